@@ -1,0 +1,310 @@
+/*
+ * timers.h - a sharded, multithreaded, distributed timer engine on Redis.
+ *
+ * An application creates an engine, subscribes handlers to topics, starts it,
+ * and schedules timers (topic, id, payload, headers, activation time). Any
+ * number of processes may share one Redis: a due timer is leased by exactly
+ * one of them at a time, handed to one handler, and removed when the handler
+ * acknowledges it. A crashed process loses nothing: its leases run out and
+ * another process re-claims the timers (at-least-once delivery).
+ *
+ * Conventions
+ *  - Every function that can fail returns an int: TIMERS_OK (0) or a negative
+ *    timers_err code. timers_strerror() names the code; timers_last_error()
+ *    gives the detail of the last failure on the calling thread.
+ *  - Thread safety: a function is NOT thread-safe unless its comment says so.
+ *  - Strings passed in are copied unless a comment says otherwise; pointers
+ *    handed to callbacks are valid only during the callback.
+ *  - Times are Unix seconds as doubles (the reference library's unit);
+ *    durations in the config are milliseconds.
+ */
+#ifndef TIMERS_H
+#define TIMERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(TIMERS_STATIC) || !defined(__GNUC__)
+#define TIMERS_API
+#else
+#define TIMERS_API __attribute__((visibility("default")))
+#endif
+
+#define TIMERS_VERSION_MAJOR 0
+#define TIMERS_VERSION_MINOR 1
+#define TIMERS_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- errors */
+
+/* Codes are never renumbered; new ones are appended. */
+#define TIMERS_ERRNO_MAP(XX)                                                  \
+  XX(OK, 0, "success")                                                        \
+  XX(EINVAL, -1, "invalid argument")                                          \
+  XX(ENOMEM, -2, "out of memory")                                             \
+  XX(ECONN, -3, "cannot reach Redis")                                         \
+  XX(EREDIS, -4, "Redis replied with an error")                               \
+  XX(ESTATE, -5, "operation not allowed in the engine's current state")       \
+  XX(EEXIST, -6, "already exists")                                            \
+  XX(ESHARDS, -7, "shard count differs from the one recorded in Redis")       \
+  XX(ETOOBIG, -8, "value exceeds a documented limit")                         \
+  XX(ESYS, -9, "system call failed")                                          \
+  XX(EDONE, -10, "iteration finished")
+
+typedef enum timers_err {
+#define TIMERS_ERR_ENUM_(name, code, msg) TIMERS_##name = (code),
+  TIMERS_ERRNO_MAP(TIMERS_ERR_ENUM_)
+#undef TIMERS_ERR_ENUM_
+} timers_err;
+
+/* Static text for a code ("invalid argument"); never NULL. Thread-safe. */
+TIMERS_API const char *timers_strerror(int err);
+/* The code's name ("TIMERS_EINVAL"); never NULL. Thread-safe. */
+TIMERS_API const char *timers_err_name(int err);
+/* Detail of the last failure of a call made by this thread (thread-local,
+ * overwritten by the next failure). Never NULL. Thread-safe. */
+TIMERS_API const char *timers_last_error(void);
+
+/* ---------------------------------------------------------------- limits */
+
+#define TIMERS_TOPIC_MAX 128           /* bytes; [A-Za-z0-9_.-/]           */
+#define TIMERS_ID_MAX 200              /* bytes; printable ASCII, no space */
+#define TIMERS_PAYLOAD_MAX (16u << 20) /* bytes, payload plus headers      */
+#define TIMERS_HEADERS_MAX 64          /* headers per timer                */
+#define TIMERS_SHARDS_MAX 4096
+#define TIMERS_ID_GEN_LEN 32           /* generated ids: 32 hex digits     */
+
+/* ---------------------------------------------------------------- config */
+
+typedef enum timers_log_level {
+  TIMERS_LOG_ERROR = 0,
+  TIMERS_LOG_WARN = 1,
+  TIMERS_LOG_INFO = 2,
+  TIMERS_LOG_DEBUG = 3
+} timers_log_level;
+
+/* Called from any engine thread; must be thread-safe and must not call back
+ * into the engine. msg is valid only during the call. */
+typedef void (*timers_log_fn)(void *userdata, timers_log_level level,
+                              const char *msg);
+
+typedef struct timers_config {
+  /* "host:port", "host" (port 6379), "/path/to.sock" or "unix:/path".   */
+  const char *redis;
+  const char *username;       /* NULL: no ACL user                      */
+  const char *password;       /* NULL: no AUTH                          */
+  int db;                     /* SELECT db; 0                           */
+  int connect_timeout_ms;     /* 1000                                   */
+  int command_timeout_ms;     /* 5000                                   */
+  const char *key_prefix;     /* "timers"; same charset as a topic      */
+  int shards;                 /* shards of a new topic; 8               */
+  int pollers;                /* poller threads; 1                      */
+  int workers;                /* handler threads; 2                     */
+  int ring_capacity;          /* jobs in flight per poller; power of 2; 4096 */
+  int claim_batch;            /* timers per claim call; 256             */
+  int lease_ms;               /* default lease; 30000                   */
+  int max_sleep_ms;           /* longest idle sleep of a poller; 30000  */
+  int drain_timeout_ms;       /* stop(): wait for handlers; 10000       */
+  int retry_ms;               /* schedule/cancel: keep retrying an
+                                 unreachable Redis this long; 1000      */
+  timers_log_fn log;          /* NULL: no logging                       */
+  void *log_userdata;
+  timers_log_level log_level; /* most verbose level passed; WARN        */
+} timers_config;
+
+/* Fills cfg with the defaults above. */
+TIMERS_API void timers_config_init(timers_config *cfg);
+
+/* ---------------------------------------------------------------- engine */
+
+typedef struct timers_engine timers_engine;
+
+/* Creates an engine; cfg is copied (strings too). Connects nothing yet:
+ * start() and the first schedule() do. On failure *out is NULL. */
+TIMERS_API int timers_engine_create(const timers_config *cfg,
+                                    timers_engine **out);
+
+/* Connects, checks each subscribed topic's shard count against Redis
+ * (TIMERS_ESHARDS on a mismatch), and starts pollers and workers. */
+TIMERS_API int timers_engine_start(timers_engine *e);
+
+/* Graceful stop: no new claims; handlers already running or queued finish
+ * within drain_timeout_ms and their outcomes are committed. Timers still
+ * queued after that are left to their leases (redelivered later). Blocks
+ * until every engine thread has returned. Idempotent. */
+TIMERS_API int timers_engine_stop(timers_engine *e);
+
+/* Stops if needed and frees everything. Accepts NULL. */
+TIMERS_API void timers_engine_destroy(timers_engine *e);
+
+/* --------------------------------------------------------------- handlers */
+
+typedef enum timers_outcome {
+  TIMERS_ACK = 0,    /* done: remove the timer                          */
+  TIMERS_NACK = 1,   /* failed: redeliver when the lease runs out       */
+  TIMERS_REJECT = 2  /* drop for good                                   */
+} timers_outcome;
+
+typedef struct timers_header {
+  const char *key;   /* NUL-terminated; non-empty                        */
+  const char *value; /* NUL-terminated                                   */
+} timers_header;
+
+/* A fired timer. Every pointer is owned by the engine and valid only until
+ * the handler returns: copy what you keep. payload is not NUL-terminated. */
+typedef struct timers_message {
+  const char *topic;
+  const char *id;
+  const void *payload;
+  size_t payload_len;
+  const timers_header *headers;
+  size_t header_count;
+  double activate_at;  /* the time it was scheduled for (Unix seconds)   */
+  uint32_t attempt;    /* 1 on the first delivery                        */
+  uint32_t shard;
+} timers_message;
+
+/* Runs on a worker thread. It may call schedule/cancel (also of the timer
+ * being handled: the cancel wins, the later ack is a no-op). */
+typedef timers_outcome (*timers_handler)(const timers_message *msg,
+                                         void *userdata);
+
+typedef struct timers_subscribe_options {
+  int lease_ms;      /* 0: the engine's lease_ms                          */
+  int max_inflight;  /* handlers of this topic at once; 0: unlimited      */
+  int shards;        /* 0: the engine's shards                            */
+} timers_subscribe_options;
+
+/* Registers handler for topic; before start() only (TIMERS_ESTATE after),
+ * once per topic (TIMERS_EEXIST). opts may be NULL. */
+TIMERS_API int timers_subscribe(timers_engine *e, const char *topic,
+                                timers_handler handler, void *userdata,
+                                const timers_subscribe_options *opts);
+
+/* -------------------------------------------------------------- scheduling */
+
+typedef struct timers_timer {
+  const char *topic;
+  const char *id;            /* NULL: a fresh random id is generated     */
+  const void *payload;       /* may be NULL when payload_len is 0        */
+  size_t payload_len;
+  const timers_header *headers;
+  size_t header_count;
+  /* Exactly one of the two must be set (has_* true). */
+  bool has_activate_at;
+  double activate_at;        /* absolute, Unix seconds, >= 0            */
+  bool has_activate_in;
+  double activate_in;        /* relative to now, seconds, >= 0          */
+} timers_timer;
+
+/* Schedules one timer. Scheduling an id that already exists in the topic
+ * replaces it (new time, payload and headers; attempts reset). Writes the id
+ * (NUL-terminated) into id_out when id_out is not NULL; id_cap must then be
+ * at least TIMERS_ID_MAX + 1. Validates everything before any I/O: invalid
+ * input writes nothing. Thread-safe. */
+TIMERS_API int timers_schedule(timers_engine *e, const timers_timer *t,
+                               char *id_out, size_t id_cap);
+
+/* Schedules n timers in one pipelined round trip. All are validated first:
+ * if any is invalid, none is written. ids_out, when not NULL, receives n
+ * ids, each in a slot of TIMERS_ID_MAX + 1 bytes. Thread-safe. */
+TIMERS_API int timers_schedule_batch(timers_engine *e, const timers_timer *ts,
+                                     size_t n, char *ids_out);
+
+/* Removes a pending timer. *removed (may be NULL) tells whether it was
+ * there. Thread-safe. */
+TIMERS_API int timers_cancel(timers_engine *e, const char *topic,
+                             const char *id, bool *removed);
+
+/* Removes every timer of a topic; *count (may be NULL) gets how many.
+ * Thread-safe. */
+TIMERS_API int timers_cancel_all(timers_engine *e, const char *topic,
+                                 uint64_t *count);
+
+/* Whether the timer exists (due, leased to a handler, or in the future).
+ * Thread-safe. */
+TIMERS_API int timers_is_pending(timers_engine *e, const char *topic,
+                                 const char *id, bool *pending);
+
+/* --------------------------------------------------------------- pending */
+
+/* Walks the ids of a topic's timers in pages (never one giant reply), in
+ * activation order across all shards. A timer being handled has its lease
+ * expiry as time: it is listed without `before`, not with before = now. */
+typedef struct timers_pending_iter timers_pending_iter;
+
+/* has_before false: all timers. Thread-safe (the iterator is not: use it
+ * from one thread at a time). */
+TIMERS_API int timers_pending_open(timers_engine *e, const char *topic,
+                                   bool has_before, double before,
+                                   timers_pending_iter **out);
+/* Next timer: TIMERS_OK, TIMERS_EDONE at the end, or an error. *id stays
+ * valid until the next call on the iterator. at may be NULL. */
+TIMERS_API int timers_pending_next(timers_pending_iter *it, const char **id,
+                                   double *at);
+/* Accepts NULL. */
+TIMERS_API void timers_pending_close(timers_pending_iter *it);
+
+/* ----------------------------------------------------------------- stats */
+
+typedef struct timers_counters {
+  uint64_t scheduled;      /* timers written by this engine              */
+  uint64_t claimed;        /* timers leased by this engine's pollers     */
+  uint64_t fired;          /* handlers run to completion                 */
+  uint64_t acked;
+  uint64_t nacked;
+  uint64_t rejected;
+  uint64_t stale_commits;  /* acks/rejects fenced off: lease was lost    */
+  uint64_t claim_calls;    /* claim round trips                          */
+  uint64_t contested;      /* claims that expected due timers, got none  */
+  uint64_t ring_full;      /* claims skipped or cut for lack of room     */
+  uint64_t redis_errors;   /* failed Redis calls (then retried)          */
+} timers_counters;
+
+/* Lateness (handler start minus activation time, first attempts only) in
+ * buckets: bucket i counts lateness in [bound(i-1), bound(i)) microseconds,
+ * bounds from timers_lateness_bound_us(). */
+#define TIMERS_LATENCY_BUCKETS 64
+
+typedef struct timers_shard_stats {
+  const char *topic;
+  uint32_t shard;
+  timers_counters counters;
+} timers_shard_stats;
+
+typedef struct timers_stats {
+  timers_counters total;
+  uint64_t lateness[TIMERS_LATENCY_BUCKETS];
+  uint64_t inflight;              /* claimed and not yet committed       */
+  size_t shard_count;
+  timers_shard_stats *shards;     /* shard_count entries                  */
+} timers_stats;
+
+/* A consistent-enough snapshot (each counter read atomically). Free it with
+ * timers_stats_free. Thread-safe. */
+TIMERS_API int timers_stats_get(timers_engine *e, timers_stats **out);
+TIMERS_API void timers_stats_free(timers_stats *s);
+/* Upper bound in microseconds of lateness bucket i. Thread-safe. */
+TIMERS_API uint64_t timers_lateness_bound_us(int i);
+/* Lateness quantile q (0..1) in milliseconds, from the buckets (upper bound
+ * of the bucket holding it); 0 if nothing fired. Thread-safe. */
+TIMERS_API double timers_stats_lateness_ms(const timers_stats *s, double q);
+
+/* ------------------------------------------------------------------ misc */
+
+/* The shard of an id among n: FNV-1a 32-bit of the id's bytes modulo n.
+ * Stable and documented so other clients can find timers. */
+TIMERS_API uint32_t timers_shard_of(const char *id, size_t id_len,
+                                    uint32_t n);
+
+/* Wall clock, Unix seconds with microseconds. Thread-safe. */
+TIMERS_API double timers_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* TIMERS_H */
