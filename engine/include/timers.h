@@ -268,7 +268,7 @@ typedef struct timers_counters {
 /* Lateness (handler start minus activation time, first attempts only) in
  * buckets: bucket i counts lateness in [bound(i-1), bound(i)) microseconds,
  * bounds from timers_lateness_bound_us(). */
-#define TIMERS_LATENCY_BUCKETS 64
+#define TIMERS_LATENCY_BUCKETS 128
 
 typedef struct timers_shard_stats {
   const char *topic;

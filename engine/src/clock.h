@@ -1,0 +1,42 @@
+/*
+ * clock.h - the two clocks. Wall time (Unix seconds, double) is the protocol's
+ * unit: scores in Redis, activation times. Intervals and sleeps use the
+ * monotonic clock, so a wall-clock step never stretches a wait.
+ */
+#ifndef TIMERS_CLOCK_H
+#define TIMERS_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline double tm__wall(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Monotonic nanoseconds. */
+static inline int64_t tm__mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline struct timespec tm__mono_timespec(int64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+  return ts;
+}
+
+/* Seconds from now (may be negative, NaN-free) as clamped nanoseconds. */
+static inline int64_t tm__secs_to_ns(double s) {
+  if (!(s > 0)) return 0;
+  if (s > 1e6) return (int64_t)1e15; /* ~11 days: a cap, never an overflow */
+  return (int64_t)(s * 1e9);
+}
+
+static inline void tm__sleep_ns(int64_t ns) {
+  struct timespec ts = tm__mono_timespec(ns);
+  nanosleep(&ts, NULL);
+}
+
+#endif

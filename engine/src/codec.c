@@ -1,0 +1,91 @@
+/*
+ * codec.c - encoding and defensive decoding of the payload envelope. A blob
+ * is untrusted (any client can write the hash): every length is checked
+ * against what remains before it is used.
+ */
+#include "codec.h"
+
+#include <math.h>
+#include <string.h>
+
+static char *put_be(char *p, uint64_t v, int bytes) {
+  for (int i = bytes - 1; i >= 0; i--) *p++ = (char)(v >> (8 * i));
+  return p;
+}
+
+static uint64_t get_be(const char *p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; i++) v = (v << 8) | (unsigned char)p[i];
+  return v;
+}
+
+size_t tm__envelope_size(const timers_timer *t) {
+  size_t n = 1 + 8 + 2 + t->payload_len;
+  for (size_t i = 0; i < t->header_count; i++)
+    n += 2 + strlen(t->headers[i].key) + 4 + strlen(t->headers[i].value);
+  return n;
+}
+
+void tm__envelope_encode(const timers_timer *t, double at, char *out) {
+  char *p = out;
+  *p++ = TM_ENVELOPE_FORMAT;
+  p = put_be(p, (uint64_t)llround(at * 1e6), 8);
+  p = put_be(p, t->header_count, 2);
+  for (size_t i = 0; i < t->header_count; i++) {
+    size_t k = strlen(t->headers[i].key), v = strlen(t->headers[i].value);
+    p = put_be(p, k, 2);
+    memcpy(p, t->headers[i].key, k);
+    p = put_be(p + k, v, 4);
+    memcpy(p, t->headers[i].value, v);
+    p += v;
+  }
+  if (t->payload_len) memcpy(p, t->payload, t->payload_len);
+}
+
+/* Copies n bytes at *p into strings as a C string; advances both. */
+static const char *take_string(const char **p, size_t n, char **strings) {
+  char *s = *strings;
+  memcpy(s, *p, n);
+  s[n] = '\0';
+  *p += n;
+  *strings += n + 1;
+  return s;
+}
+
+static int decode_headers(const char **pp, const char *end, size_t count,
+                          timers_header *headers, char *strings) {
+  const char *p = *pp;
+  for (size_t i = 0; i < count; i++) {
+    if (end - p < 2) return -1;
+    size_t k = get_be(p, 2);
+    p += 2;
+    if ((size_t)(end - p) < k + 4) return -1;
+    headers[i].key = take_string(&p, k, &strings);
+    size_t v = get_be(p, 4);
+    p += 4;
+    if ((size_t)(end - p) < v) return -1;
+    headers[i].value = take_string(&p, v, &strings);
+  }
+  *pp = p;
+  return 0;
+}
+
+int tm__envelope_decode(const char *blob, size_t len, tm_envelope *env,
+                        timers_header *headers, char *strings) {
+  const char *p = blob, *end = blob + len;
+  env->activate_at = 0;
+  env->payload = blob;
+  env->payload_len = len;
+  env->header_count = 0;
+  if (len < 11 || p[0] != TM_ENVELOPE_FORMAT) return -1;
+  double at = (double)get_be(p + 1, 8) / 1e6;
+  size_t count = get_be(p + 9, 2);
+  p += 11;
+  if (count > TIMERS_HEADERS_MAX) return -1;
+  if (decode_headers(&p, end, count, headers, strings) != 0) return -1;
+  env->activate_at = at;
+  env->payload = p;
+  env->payload_len = (size_t)(end - p);
+  env->header_count = count;
+  return 0;
+}

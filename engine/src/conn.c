@@ -1,0 +1,202 @@
+/*
+ * conn.c - connecting (TCP or unix socket, AUTH, SELECT), loading scripts and
+ * the EVALSHA calls. hiredis failures (a NULL context, c->err/c->errstr) are
+ * mapped here into TIMERS_ECONN / TIMERS_EREDIS with their text.
+ */
+#include "conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "alloc.h"
+#include "error.h"
+
+int tm__redis_opts_parse(tm_redis_opts *o, const char *addr) {
+  if (!addr || !*addr) addr = "127.0.0.1:6379";
+  if (strncmp(addr, "unix:", 5) == 0) addr += 5;
+  if (addr[0] == '/') {
+    o->path = tm__strdup(addr);
+    return o->path ? TIMERS_OK : tm__error(TIMERS_ENOMEM, "out of memory");
+  }
+  const char *colon = strrchr(addr, ':');
+  size_t hlen = colon ? (size_t)(colon - addr) : strlen(addr);
+  o->port = 6379;
+  if (colon) {
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || end == colon + 1 || port < 1 || port > 65535)
+      return tm__error(TIMERS_EINVAL,
+                       "redis address '%s': port must be 1..65535", addr);
+    o->port = (int)port;
+  }
+  if (hlen == 0)
+    return tm__error(TIMERS_EINVAL, "redis address '%s' has no host", addr);
+  o->host = tm__malloc(hlen + 1);
+  if (!o->host) return tm__error(TIMERS_ENOMEM, "out of memory");
+  memcpy(o->host, addr, hlen);
+  o->host[hlen] = '\0';
+  return TIMERS_OK;
+}
+
+void tm__redis_opts_free(tm_redis_opts *o) {
+  tm__free(o->host);
+  tm__free(o->path);
+  tm__free(o->username);
+  tm__free(o->password);
+  memset(o, 0, sizeof *o);
+}
+
+static struct timeval ms_to_tv(int ms) {
+  struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+  return tv;
+}
+
+static const char *where(const tm_redis_opts *o, char *buf, size_t n) {
+  if (o->path) return o->path;
+  snprintf(buf, n, "%s:%d", o->host, o->port);
+  return buf;
+}
+
+/* Runs one command on a fresh connection during set-up; status or integer. */
+static int setup_command(tm_conn *c, const tm_redis_opts *o, int argc,
+                         const char **argv) {
+  char at[300];
+  redisReply *r = redisCommandArgv(c->ctx, argc, argv, NULL);
+  if (!r)
+    return tm__error(TIMERS_ECONN, "redis %s: %s failed: %s",
+                     where(o, at, sizeof at), argv[0], c->ctx->errstr);
+  int rc = TIMERS_OK;
+  if (r->type == REDIS_REPLY_ERROR)
+    rc = tm__error(TIMERS_EREDIS, "redis %s: %s: %s", where(o, at, sizeof at),
+                   argv[0], r->str);
+  freeReplyObject(r);
+  return rc;
+}
+
+static int load_scripts(tm_conn *c, const tm_redis_opts *o) {
+  char at[300];
+  for (int s = 0; s < TM_SCRIPT_COUNT; s++) {
+    redisReply *r = redisCommand(c->ctx, "SCRIPT LOAD %s", tm__script_source[s]);
+    if (!r)
+      return tm__error(TIMERS_ECONN, "redis %s: SCRIPT LOAD failed: %s",
+                       where(o, at, sizeof at), c->ctx->errstr);
+    int ok = r->type == REDIS_REPLY_STRING && r->len == 40;
+    if (ok) memcpy(c->sha[s], r->str, 41);
+    int rc = ok ? TIMERS_OK
+                : tm__error(TIMERS_EREDIS, "redis %s: SCRIPT LOAD: %s",
+                            where(o, at, sizeof at),
+                            r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+    freeReplyObject(r);
+    if (rc) return rc;
+  }
+  return TIMERS_OK;
+}
+
+static int authenticate(tm_conn *c, const tm_redis_opts *o) {
+  int rc = TIMERS_OK;
+  if (o->password && o->username) {
+    const char *argv[] = {"AUTH", o->username, o->password};
+    rc = setup_command(c, o, 3, argv);
+  } else if (o->password) {
+    const char *argv[] = {"AUTH", o->password};
+    rc = setup_command(c, o, 2, argv);
+  }
+  if (rc == TIMERS_OK && o->db) {
+    char db[16];
+    snprintf(db, sizeof db, "%d", o->db);
+    const char *argv[] = {"SELECT", db};
+    rc = setup_command(c, o, 2, argv);
+  }
+  return rc;
+}
+
+int tm__conn_open(tm_conn *c, const tm_redis_opts *o, bool command_timeout) {
+  char at[300];
+  struct timeval tv = ms_to_tv(o->connect_timeout_ms);
+  c->ctx = o->path ? redisConnectUnixWithTimeout(o->path, tv)
+                   : redisConnectWithTimeout(o->host, o->port, tv);
+  if (!c->ctx)
+    return tm__error(TIMERS_ECONN, "redis %s: cannot allocate a connection",
+                     where(o, at, sizeof at));
+  int rc = TIMERS_OK;
+  if (c->ctx->err)
+    rc = tm__error(TIMERS_ECONN, "redis %s: %s", where(o, at, sizeof at),
+                   c->ctx->errstr);
+  if (rc == TIMERS_OK &&
+      redisSetTimeout(c->ctx, ms_to_tv(o->command_timeout_ms)) != REDIS_OK)
+    rc = tm__error(TIMERS_ECONN, "redis %s: cannot set timeout",
+                   where(o, at, sizeof at));
+  if (rc == TIMERS_OK) rc = authenticate(c, o);
+  if (rc == TIMERS_OK) rc = load_scripts(c, o);
+  if (rc == TIMERS_OK && !command_timeout) {
+    struct timeval forever = {0, 0};
+    if (redisSetTimeout(c->ctx, forever) != REDIS_OK)
+      rc = tm__error(TIMERS_ECONN, "redis: cannot clear timeout");
+  }
+  if (rc != TIMERS_OK) tm__conn_close(c);
+  return rc;
+}
+
+void tm__conn_close(tm_conn *c) {
+  if (c->ctx) redisFree(c->ctx);
+  c->ctx = NULL;
+}
+
+int tm__conn_append_script(tm_conn *c, tm_script s, int nkeys, int argc,
+                           const char **argv, const size_t *argvlen) {
+  enum { INLINE = 64 };
+  const char *sv[INLINE + 3];
+  size_t sl[INLINE + 3];
+  const char **av = sv;
+  size_t *al = sl;
+  if (argc > INLINE) {
+    av = tm__malloc(sizeof *av * (size_t)(argc + 3));
+    al = tm__malloc(sizeof *al * (size_t)(argc + 3));
+    if (!av || !al) {
+      tm__free(av), tm__free(al);
+      return tm__error(TIMERS_ENOMEM, "out of memory");
+    }
+  }
+  char nk[16];
+  av[0] = "EVALSHA", al[0] = 7;
+  av[1] = c->sha[s], al[1] = 40;
+  al[2] = (size_t)snprintf(nk, sizeof nk, "%d", nkeys), av[2] = nk;
+  memcpy(av + 3, argv, sizeof *av * (size_t)argc);
+  memcpy(al + 3, argvlen, sizeof *al * (size_t)argc);
+  int r = redisAppendCommandArgv(c->ctx, argc + 3, av, al);
+  if (av != sv) tm__free(av), tm__free(al);
+  return r == REDIS_OK ? TIMERS_OK : tm__error(TIMERS_ENOMEM, "out of memory");
+}
+
+int tm__conn_reply(tm_conn *c, redisReply **out) {
+  void *r = NULL;
+  *out = NULL;
+  if (redisGetReply(c->ctx, &r) != REDIS_OK || !r) {
+    int rc = tm__error(TIMERS_ECONN, "redis: %s",
+                       c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
+    tm__conn_close(c);
+    return rc;
+  }
+  *out = r;
+  if ((*out)->type != REDIS_REPLY_ERROR) return TIMERS_OK;
+  if (tm__reply_is_noscript(*out)) {
+    /* Scripts were flushed: a reconnect reloads them; callers retry. */
+    tm__conn_close(c);
+    return tm__error(TIMERS_ECONN, "redis: scripts were flushed; reloading");
+  }
+  return tm__error(TIMERS_EREDIS, "redis: %s", (*out)->str);
+}
+
+int tm__conn_script(tm_conn *c, tm_script s, int nkeys, int argc,
+                    const char **argv, const size_t *argvlen,
+                    redisReply **out) {
+  int rc = tm__conn_append_script(c, s, nkeys, argc, argv, argvlen);
+  return rc ? rc : tm__conn_reply(c, out);
+}
+
+bool tm__reply_is_noscript(const redisReply *r) {
+  return r && r->type == REDIS_REPLY_ERROR &&
+         strncmp(r->str, "NOSCRIPT", 8) == 0;
+}

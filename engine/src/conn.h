@@ -1,0 +1,57 @@
+/*
+ * conn.h - one Redis connection and its loaded scripts. A tm_conn is used by
+ * one thread at a time (pollers own theirs; producers borrow from a pool).
+ */
+#ifndef TIMERS_CONN_H
+#define TIMERS_CONN_H
+
+#include <hiredis.h>
+#include <stdbool.h>
+
+#include "scripts.h"
+#include "timers.h"
+
+/* Where and how to connect; parsed once from the config, shared read-only. */
+typedef struct tm_redis_opts {
+  char *host;   /* NULL for a unix socket */
+  int port;
+  char *path;   /* unix socket path or NULL */
+  char *username, *password;
+  int db;
+  int connect_timeout_ms, command_timeout_ms;
+} tm_redis_opts;
+
+/* Parses "host:port", "host", "/path", "unix:/path" into o (host/path owned
+ * by o, freed by tm__redis_opts_free). */
+int tm__redis_opts_parse(tm_redis_opts *o, const char *addr);
+void tm__redis_opts_free(tm_redis_opts *o);
+
+typedef struct tm_conn {
+  redisContext *ctx;          /* NULL while disconnected */
+  char sha[TM_SCRIPT_COUNT][41];
+} tm_conn;
+
+/* Connects, authenticates, selects the db and loads the scripts. On failure
+ * returns TIMERS_ECONN/TIMERS_EREDIS with the detail set, ctx stays NULL.
+ * command_timeout false: blocking reads never time out (subscriber). */
+int tm__conn_open(tm_conn *c, const tm_redis_opts *o, bool command_timeout);
+void tm__conn_close(tm_conn *c);
+
+/* Appends EVALSHA of script s with nkeys keys then args (argv/argvlen hold
+ * keys first). Pipelined: read the reply with tm__conn_reply. */
+int tm__conn_append_script(tm_conn *c, tm_script s, int nkeys, int argc,
+                           const char **argv, const size_t *argvlen);
+/* Reads the next reply. TIMERS_ECONN on I/O failure (the connection is then
+ * closed), TIMERS_EREDIS on an error reply (*out holds it), else TIMERS_OK.
+ * The caller frees *out with freeReplyObject. */
+int tm__conn_reply(tm_conn *c, redisReply **out);
+
+/* One EVALSHA round trip (append + reply). */
+int tm__conn_script(tm_conn *c, tm_script s, int nkeys, int argc,
+                    const char **argv, const size_t *argvlen,
+                    redisReply **out);
+
+/* Whether an error reply means the scripts must be reloaded. */
+bool tm__reply_is_noscript(const redisReply *r);
+
+#endif

@@ -1,0 +1,200 @@
+/*
+ * engine.h - the engine's private structures, shared by its modules.
+ *
+ *  app threads --schedule--> producer pool (producer.c) ----------> Redis
+ *  poller threads (poller.c), each owning some shards and one connection:
+ *      claim --> work ring (SPMC) --> worker threads (worker.c) run handlers
+ *      commit <-- done ring (MPSC) <--
+ *  notify thread (notify.c): SUBSCRIBE to wake channels, kicks pollers.
+ *
+ * Ownership: the engine owns topics, shards, pollers and rings. A job is
+ * owned by whoever holds it: its poller until pushed, then the worker that
+ * popped it, then the poller again once it is back on the done ring.
+ */
+#ifndef TIMERS_ENGINE_H
+#define TIMERS_ENGINE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "ring.h"
+#include "timers.h"
+
+#define TM_CACHELINE 64
+#define TM_LEASE_MAX 32 /* bytes of a lease token, "%.6f" of a score */
+
+typedef struct tm_poller tm_poller;
+typedef struct tm_topic tm_topic;
+
+/* Counters of one shard; relaxed atomics (readers only need each value). */
+typedef struct tm_counters {
+  _Atomic uint64_t scheduled, claimed, fired, acked, nacked, rejected,
+      stale_commits, claim_calls, contested, ring_full, redis_errors;
+} tm_counters;
+
+typedef struct tm_job tm_job;
+
+/* A shard: three keys in Redis, one owning poller here. */
+typedef struct tm_shard {
+  tm_topic *topic;
+  uint32_t index;
+  tm_poller *owner;
+  char *zkey, *pkey, *akey;        /* owned */
+  /* Earliest known score (µs since epoch), INT64_MAX when empty. Written by
+   * the owner; read by notify and producers to decide whether to kick. */
+  _Atomic int64_t next_due_us;
+  /* Earliest due time announced since the owner last looked (atomic min),
+   * INT64_MAX for none. Written by anyone, exchanged by the owner. */
+  _Atomic int64_t hint_us;
+  /* Owner-only: finished jobs waiting for their commit (ack/reject). */
+  tm_job **commits;
+  size_t ncommits, commits_cap;
+  tm_counters counters;
+} tm_shard;
+
+struct tm_topic {
+  timers_engine *engine;
+  char *name;                    /* owned */
+  timers_handler handler;
+  void *userdata;
+  int lease_ms, max_inflight;    /* max_inflight 0: unlimited */
+  uint32_t nshards;
+  tm_shard *shards;              /* owned, nshards */
+  _Atomic int inflight;          /* claimed, not yet back from a worker */
+};
+
+/* A claimed timer on its way through the rings. One allocation: the struct,
+ * then id (NUL-terminated), then the envelope blob. */
+struct tm_job {
+  tm_shard *shard;
+  char lease[TM_LEASE_MAX];      /* fencing token of the claim */
+  uint32_t attempt;
+  timers_outcome outcome;        /* set by the worker */
+  double activate_at;            /* set by the worker from the envelope */
+  double fired_at;               /* wall time the handler started */
+  size_t id_len, blob_len;
+  char *id, *blob;               /* point into data */
+  char data[];
+};
+
+struct tm_poller {
+  timers_engine *engine;
+  int index;
+  pthread_t thread;
+  tm_conn conn;                  /* owned by the poller thread */
+  tm_shard **shards;             /* not owned; nshards */
+  size_t nshards;
+  tm_ring work;                  /* SPMC: this poller -> workers */
+  tm_ring done;                  /* MPSC: workers -> this poller */
+  unsigned capacity;             /* jobs in flight at most: ring size - 1 */
+  unsigned inflight;             /* poller-only */
+  size_t rotor;                  /* poller-only: fair start among shards */
+  /* Sleep/wake: a kicker sets `kicked` then, if `sleeping`, signals under
+   * `lock`. Both seq_cst: the sleeper sets `sleeping` then re-checks
+   * `kicked` and the done ring (Dekker), so no wake-up is lost. */
+  pthread_mutex_t lock;
+  pthread_cond_t cond;
+  _Atomic int sleeping;
+  _Atomic int kicked;
+  _Atomic uint64_t lateness[TIMERS_LATENCY_BUCKETS]; /* poller writes */
+};
+
+enum { TM_CREATED, TM_RUNNING, TM_STOPPING, TM_STOPPED };
+
+typedef struct tm_topic_cache_entry {
+  char *topic;
+  uint32_t nshards;
+} tm_topic_cache_entry;
+
+struct timers_engine {
+  timers_config cfg;             /* strings below replace cfg's pointers */
+  char *key_prefix;
+  tm_redis_opts redis;
+  _Atomic int state;
+
+  tm_topic **topics;             /* subscribed; frozen at start */
+  size_t ntopics;
+  tm_shard **shards;             /* all shards of subscribed topics */
+  size_t nshards;
+
+  /* Shard counts of topics scheduled to but not subscribed. */
+  pthread_mutex_t cache_lock;
+  tm_topic_cache_entry *cache;
+  size_t ncache, cache_cap;
+
+  /* Producer connections: borrowed one per call. */
+  pthread_mutex_t pool_lock;
+  tm_conn **pool;
+  size_t npool, pool_cap;
+
+  tm_poller *pollers;
+  int npollers;
+
+  pthread_t *workers;
+  int nworkers;
+  _Atomic int workers_quit;
+  pthread_mutex_t wlock;         /* worker sleep/wake, as for pollers */
+  pthread_cond_t wcond;
+  _Atomic int wsleepers;
+
+  pthread_t notify_thread;
+  int notify_started;
+  pthread_mutex_t notify_lock;   /* guards notify_fd against stop() */
+  int notify_fd;                 /* -1 when not connected */
+
+  _Atomic uint64_t scheduled_other; /* to topics without local shards */
+  int64_t drain_deadline_ns;     /* monotonic, set by stop() */
+};
+
+/* engine.c */
+void tm__log(timers_engine *e, timers_log_level lvl, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+tm_topic *tm__topic_find(timers_engine *e, const char *name);
+
+/* poller.c */
+int tm__poller_init(tm_poller *p, timers_engine *e, int index);
+void tm__poller_destroy(tm_poller *p);
+void *tm__poller_main(void *arg);
+void tm__poller_kick(tm_poller *p);
+/* Tells the shard's owner a timer is due at `at_us`; kicks only if that is
+ * earlier than anything it knows. Thread-safe. */
+void tm__shard_hint(tm_shard *s, int64_t at_us);
+
+/* worker.c */
+void *tm__worker_main(void *arg);
+void tm__workers_wake(timers_engine *e);
+
+/* notify.c */
+void *tm__notify_main(void *arg);
+void tm__notify_stop(timers_engine *e);
+
+/* producer.c: a connection for one call; give it back when done. */
+int tm__pool_take(timers_engine *e, tm_conn **out);
+void tm__pool_give(timers_engine *e, tm_conn *c);
+void tm__pool_free(timers_engine *e);
+typedef int (*tm_op)(timers_engine *e, tm_conn *c, void *arg);
+/* Runs op on a pooled connection; on TIMERS_ECONN (the connection is then
+ * closed) reconnects and runs it again, with backoff, within retry_ms. */
+int tm__run_op(timers_engine *e, tm_op op, void *arg);
+/* The shard count of a topic: subscribed, cached, or from Redis (which
+ * records the engine's default for a new topic). Thread-safe. */
+int tm__topic_shards(timers_engine *e, tm_conn *c, const char *topic,
+                     uint32_t *n);
+/* Records (first caller wins) and returns a topic's shard count. */
+int tm__meta_shards(tm_conn *c, const char *prefix, const char *topic,
+                    uint32_t want, uint32_t *got);
+
+/* stats.c */
+int tm__lateness_bucket(double seconds);
+
+static inline void tm__count(_Atomic uint64_t *c, uint64_t n) {
+  atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+static inline int64_t tm__secs_to_us(double s) {
+  return (int64_t)(s * 1e6);
+}
+
+#endif

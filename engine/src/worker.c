@@ -1,0 +1,116 @@
+/*
+ * worker.c - worker threads run the handlers. They never touch Redis: a job
+ * comes from a poller's work ring and goes back, with its outcome, to the
+ * same poller's done ring, which commits it.
+ *
+ * Idle workers spin briefly, then sleep on one engine-wide condition
+ * variable. Sleep/wake is Dekker-style: a sleeper increments `wsleepers`
+ * then re-checks the rings; a poller pushes then reads `wsleepers` (both
+ * with full fences), so a push is never missed and a busy engine takes no
+ * lock on this path.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "codec.h"
+#include "engine.h"
+
+void tm__workers_wake(timers_engine *e) {
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load(&e->wsleepers) > 0) {
+    pthread_mutex_lock(&e->wlock);
+    pthread_cond_broadcast(&e->wcond);
+    pthread_mutex_unlock(&e->wlock);
+  }
+}
+
+static tm_job *pop_any(timers_engine *e, unsigned *rotor) {
+  tm_job *j;
+  for (int k = 0; k < e->npollers; k++) {
+    tm_poller *p = &e->pollers[(*rotor + (unsigned)k) % (unsigned)e->npollers];
+    if (tm__ring_pop_spmc(&p->work, &j)) return j;
+  }
+  (*rotor)++;
+  return NULL;
+}
+
+static bool rings_empty(timers_engine *e) {
+  for (int k = 0; k < e->npollers; k++)
+    if (tm__ring_size(&e->pollers[k].work)) return false;
+  return true;
+}
+
+static void worker_sleep(timers_engine *e) {
+  for (int spin = 0; spin < 200; spin++) {
+    if (!rings_empty(e) || atomic_load(&e->workers_quit)) return;
+    ck_pr_stall();
+  }
+  pthread_mutex_lock(&e->wlock);
+  atomic_fetch_add(&e->wsleepers, 1);
+  atomic_thread_fence(memory_order_seq_cst);
+  if (rings_empty(e) && !atomic_load(&e->workers_quit)) {
+    /* A wake-up cannot be lost (see above); the bound is only a guard. */
+    struct timespec until = tm__mono_timespec(tm__mono_ns() + 1000000000);
+    pthread_cond_timedwait(&e->wcond, &e->wlock, &until);
+  }
+  atomic_fetch_sub(&e->wsleepers, 1);
+  pthread_mutex_unlock(&e->wlock);
+}
+
+static timers_outcome call_handler(tm_job *j, timers_header *headers,
+                                   char *strings) {
+  tm_topic *t = j->shard->topic;
+  tm_envelope env;
+  tm__envelope_decode(j->blob, j->blob_len, &env, headers, strings);
+  j->activate_at = env.activate_at;
+  timers_message m = {
+      .topic = t->name,
+      .id = j->id,
+      .payload = env.payload,
+      .payload_len = env.payload_len,
+      .headers = env.header_count ? headers : NULL,
+      .header_count = env.header_count,
+      .activate_at = env.activate_at,
+      .attempt = j->attempt,
+      .shard = j->shard->index,
+  };
+  j->fired_at = tm__wall();
+  timers_outcome o = t->handler(&m, t->userdata);
+  if (o != TIMERS_ACK && o != TIMERS_NACK && o != TIMERS_REJECT) {
+    tm__log(t->engine, TIMERS_LOG_ERROR,
+            "topic '%s': handler returned %d, not ACK/NACK/REJECT; "
+            "treated as NACK", t->name, (int)o);
+    o = TIMERS_NACK;
+  }
+  return o;
+}
+
+static void run_job(tm_job *j) {
+  timers_header headers[TIMERS_HEADERS_MAX];
+  char small[2048];
+  char *strings = j->blob_len <= sizeof small ? small : tm__malloc(j->blob_len);
+  if (strings) {
+    j->outcome = call_handler(j, headers, strings);
+  } else {
+    j->outcome = TIMERS_NACK; /* OOM: redeliver after the lease */
+  }
+  if (strings != small) tm__free(strings);
+  tm_poller *owner = j->shard->owner;
+  tm__ring_push_mpsc(&owner->done, j); /* room: inflight <= capacity */
+  tm__poller_kick(owner);
+}
+
+void *tm__worker_main(void *arg) {
+  timers_engine *e = arg;
+  unsigned rotor = 0;
+  while (!atomic_load_explicit(&e->workers_quit, memory_order_acquire)) {
+    tm_job *j = pop_any(e, &rotor);
+    if (j)
+      run_job(j);
+    else
+      worker_sleep(e);
+  }
+  return NULL;
+}
