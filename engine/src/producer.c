@@ -167,39 +167,45 @@ typedef struct tm_batch {
 
 enum { TM_SCHEDULE_CHUNK = 1000 };
 
-/* Appends one EVALSHA for items[from..to) (same topic and shard). */
+/* Appends one EVALSHA for items[from..to) (same topic and shard): ARGV is
+ * channel, shard, earliest score, n, n (score, id) pairs, n (id, blob). */
 static int append_group(timers_engine *e, tm_conn *c, tm_item *items,
                         size_t *order, size_t from, size_t to) {
   const tm_item *first = &items[order[from]];
-  size_t n = to - from, argc = 5 + 3 * n, blob_bytes = 0;
+  size_t n = to - from, argc = 7 + 4 * n, blob_bytes = 0;
   for (size_t k = from; k < to; k++)
     blob_bytes += tm__envelope_size(items[order[k]].t);
   const char **argv = tm__malloc(sizeof *argv * argc);
   size_t *len = tm__malloc(sizeof *len * argc);
   char *scores = tm__malloc(32 * n), *blobs = tm__malloc(blob_bytes);
-  char keys[3][TM_KEY_MAX], chan[TM_KEY_MAX], shard[16];
-  const char *topic = first->t->topic;
+  char keys[3][TM_KEY_MAX], chan[TM_KEY_MAX], shard[16], count[24];
   int rc = TIMERS_OK;
   if (!argv || !len || !scores || !blobs) {
     rc = tm__error(TIMERS_ENOMEM, "out of memory");
     goto out;
   }
+  const char *topic = first->t->topic;
   tm__shard_keys(keys, e->key_prefix, topic, first->shard);
   for (int k = 0; k < 3; k++) argv[k] = keys[k], len[k] = strlen(keys[k]);
   len[3] = (size_t)tm__wake_channel(chan, e->key_prefix, topic), argv[3] = chan;
   len[4] = (size_t)snprintf(shard, sizeof shard, "%u", first->shard);
   argv[4] = shard;
+  len[6] = (size_t)snprintf(count, sizeof count, "%zu", n), argv[6] = count;
+  size_t earliest = 0;
   char *b = blobs;
   for (size_t k = 0; k < n; k++) {
     const tm_item *it = &items[order[from + k]];
-    size_t j = 5 + 3 * k, blen = tm__envelope_size(it->t);
-    argv[j] = scores + 32 * k;
-    len[j] = (size_t)snprintf(scores + 32 * k, 32, "%.6f", it->at);
-    argv[j + 1] = it->id, len[j + 1] = strlen(it->id);
+    size_t zj = 7 + 2 * k, hj = 7 + 2 * n + 2 * k, blen = tm__envelope_size(it->t);
+    argv[zj] = scores + 32 * k;
+    len[zj] = (size_t)snprintf(scores + 32 * k, 32, "%.6f", it->at);
+    argv[zj + 1] = argv[hj] = it->id;
+    len[zj + 1] = len[hj] = strlen(it->id);
     tm__envelope_encode(it->t, it->at, b);
-    argv[j + 2] = b, len[j + 2] = blen;
+    argv[hj + 1] = b, len[hj + 1] = blen;
     b += blen;
+    if (it->at < items[order[from + earliest]].at) earliest = k;
   }
+  argv[5] = argv[7 + 2 * earliest], len[5] = len[7 + 2 * earliest];
   rc = tm__conn_append_script(c, TM_SCRIPT_SCHEDULE, 3, (int)argc, argv, len);
 out:
   tm__free(argv), tm__free(len), tm__free(scores), tm__free(blobs);

@@ -20,24 +20,22 @@
   "  end\n"                                                                 \
   "end\n"
 
+/* ARGV: channel, shard, earliest score, n, then n (score, id) pairs, then
+ * n (id, envelope) pairs: one ZADD and one HSET for the whole group. */
 static const char schedule_lua[] =
-    "local earliest = nil\n"
-    "for i = 3, #ARGV, 3 do\n"
-    "  local score, id = ARGV[i], ARGV[i + 1]\n"
-    "  redis.call('ZADD', KEYS[1], score, id)\n"
-    "  redis.call('HSET', KEYS[2], id, ARGV[i + 2])\n"
-    "  redis.call('HDEL', KEYS[3], id)\n"
-    "  if earliest == nil or tonumber(score) < tonumber(earliest) then\n"
-    "    earliest = score\n"
-    "  end\n"
+    "local n = tonumber(ARGV[4])\n"
+    "local added = redis.call('ZADD', KEYS[1], unpack(ARGV, 5, 4 + 2 * n))\n"
+    "redis.call('HSET', KEYS[2], unpack(ARGV, 5 + 2 * n, 4 + 4 * n))\n"
+    "if added < n then\n" /* some replaced: their attempts start over */
+    "  local ids = {}\n"
+    "  for i = 6, 4 + 2 * n, 2 do ids[#ids + 1] = ARGV[i] end\n"
+    "  redis.call('HDEL', KEYS[3], unpack(ids))\n"
     "end\n"
-    "if earliest ~= nil then\n"
-    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "  if first[2] and tonumber(first[2]) >= tonumber(earliest) then\n"
-    "    redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. earliest)\n"
-    "  end\n"
+    "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
+    "if first[2] and tonumber(first[2]) >= tonumber(ARGV[3]) then\n"
+    "  redis.call('PUBLISH', ARGV[1], ARGV[2] .. ' ' .. ARGV[3])\n"
     "end\n"
-    "return (#ARGV - 2) / 3\n";
+    "return n\n";
 
 static const char claim_lua[] =
     "local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE',\n"

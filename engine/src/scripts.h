@@ -6,7 +6,7 @@
 #define TIMERS_SCRIPTS_H
 
 typedef enum tm_script {
-  TM_SCRIPT_SCHEDULE, /* KEYS z p a; ARGV channel shard (score id blob)...   */
+  TM_SCRIPT_SCHEDULE, /* KEYS z p a; ARGV channel shard earliest n pairs...  */
   TM_SCRIPT_CLAIM,    /* KEYS z p a; ARGV now lease count -> {next, {id blob n}} */
   TM_SCRIPT_COMMIT,   /* KEYS z p a; ARGV (lease id)... -> removed count      */
   TM_SCRIPT_CANCEL,   /* KEYS z p a; ARGV id -> 0/1                           */
