@@ -6,6 +6,7 @@
 #ifndef TIMERS_CLOCK_H
 #define TIMERS_CLOCK_H
 
+#include <pthread.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -37,6 +38,15 @@ static inline int64_t tm__secs_to_ns(double s) {
 static inline void tm__sleep_ns(int64_t ns) {
   struct timespec ts = tm__mono_timespec(ns);
   nanosleep(&ts, NULL);
+}
+
+/* Every timed wait in the engine takes a monotonic deadline. */
+static inline void tm__cond_init_monotonic(pthread_cond_t *c) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(c, &ca);
+  pthread_condattr_destroy(&ca);
 }
 
 #endif

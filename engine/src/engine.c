@@ -58,7 +58,7 @@ int timers_engine_create(const timers_config *cfg, timers_engine **out) {
   pthread_mutex_init(&e->cache_lock, NULL);
   pthread_mutex_init(&e->pool_lock, NULL);
   pthread_mutex_init(&e->wlock, NULL);
-  pthread_cond_init(&e->wcond, NULL);
+  tm__cond_init_monotonic(&e->wcond);
   pthread_mutex_init(&e->notify_lock, NULL);
   e->notify_fd = -1;
   atomic_init(&e->state, TM_CREATED);

@@ -89,6 +89,7 @@ struct tm_poller {
   tm_ring work;                  /* SPMC: this poller -> workers */
   tm_ring done;                  /* MPSC: workers -> this poller */
   unsigned capacity;             /* jobs in flight at most: ring size - 1 */
+  unsigned kick_threshold;       /* outcomes that make a worker kick */
   unsigned inflight;             /* poller-only */
   size_t rotor;                  /* poller-only: fair start among shards */
   /* Sleep/wake: a kicker sets `kicked` then, if `sleeping`, signals under

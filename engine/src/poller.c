@@ -27,11 +27,10 @@ int tm__poller_init(tm_poller *p, timers_engine *e, int index) {
   p->engine = e;
   p->index = index;
   p->capacity = (unsigned)e->cfg.ring_capacity - 1;
-  pthread_condattr_t ca;
-  pthread_condattr_init(&ca);
-  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-  pthread_cond_init(&p->cond, &ca);
-  pthread_condattr_destroy(&ca);
+  p->kick_threshold = (unsigned)e->cfg.claim_batch < p->capacity / 2
+                          ? (unsigned)e->cfg.claim_batch
+                          : p->capacity / 2;
+  tm__cond_init_monotonic(&p->cond);
   pthread_mutex_init(&p->lock, NULL);
   if (tm__ring_init(&p->work, (unsigned)e->cfg.ring_capacity) != 0 ||
       tm__ring_init(&p->done, (unsigned)e->cfg.ring_capacity) != 0)

@@ -99,7 +99,12 @@ static void run_job(tm_job *j) {
   if (strings != small) tm__free(strings);
   tm_poller *owner = j->shard->owner;
   tm__ring_push_mpsc(&owner->done, j); /* room: inflight <= capacity */
-  tm__poller_kick(owner);
+  /* Wake the poller only when it has something worth a round trip: its
+   * work ring ran dry (refill, and nothing left to batch with) or a claim's
+   * worth of outcomes is waiting. Not once per job. */
+  if (tm__ring_size(&owner->work) == 0 ||
+      tm__ring_size(&owner->done) >= owner->kick_threshold)
+    tm__poller_kick(owner);
 }
 
 void *tm__worker_main(void *arg) {
