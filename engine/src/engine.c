@@ -153,10 +153,9 @@ int timers_subscribe(timers_engine *e, const char *topic,
 }
 
 /* Each subscribed topic's shard count must match the one in Redis. */
-static int check_shard_counts(timers_engine *e) {
-  tm_conn *c;
-  int rc = tm__pool_take(e, &c);
-  if (rc != TIMERS_OK) return rc;
+static int check_shard_counts(timers_engine *e, tm_conn *c, void *arg) {
+  (void)arg;
+  int rc = TIMERS_OK;
   for (size_t i = 0; rc == TIMERS_OK && i < e->ntopics; i++) {
     tm_topic *t = e->topics[i];
     uint32_t got = 0;
@@ -167,7 +166,6 @@ static int check_shard_counts(timers_engine *e) {
                      "configured with %u; use the recorded count or migrate",
                      t->name, got, t->nshards);
   }
-  tm__pool_give(e, c);
   return rc;
 }
 
@@ -239,7 +237,7 @@ int timers_engine_start(timers_engine *e) {
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
   if (atomic_load(&e->state) != TM_CREATED)
     return tm__error(TIMERS_ESTATE, "engine was already started");
-  int rc = check_shard_counts(e);
+  int rc = tm__run_op(e, check_shard_counts, NULL);
   if (rc == TIMERS_OK) rc = create_pollers(e);
   if (rc != TIMERS_OK) return rc;
   atomic_store(&e->state, TM_RUNNING);

@@ -146,6 +146,7 @@ struct timers_engine {
   int notify_fd;                 /* -1 when not connected */
 
   _Atomic uint64_t scheduled_other; /* to topics without local shards */
+  _Atomic uint64_t conn_errors;  /* failed connects and lost connections */
   int64_t drain_deadline_ns;     /* monotonic, set by stop() */
 };
 
@@ -171,9 +172,7 @@ void tm__workers_wake(timers_engine *e);
 void *tm__notify_main(void *arg);
 void tm__notify_stop(timers_engine *e);
 
-/* producer.c: a connection for one call; give it back when done. */
-int tm__pool_take(timers_engine *e, tm_conn **out);
-void tm__pool_give(timers_engine *e, tm_conn *c);
+/* producer.c */
 void tm__pool_free(timers_engine *e);
 typedef int (*tm_op)(timers_engine *e, tm_conn *c, void *arg);
 /* Runs op on a pooled connection; on TIMERS_ECONN (the connection is then

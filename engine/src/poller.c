@@ -387,6 +387,7 @@ static void reconnect(tm_poller *p, int64_t *backoff) {
     return;
   }
   tm__log(e, TIMERS_LOG_ERROR, "poller %d: %s", p->index, timers_last_error());
+  tm__count(&e->conn_errors, 1);
   *backoff = *backoff ? *backoff * 2 : 50 * 1000000;
   if (*backoff > 2000 * 1000000LL) *backoff = 2000 * 1000000LL;
   poller_sleep(p, *backoff);
@@ -410,6 +411,7 @@ void *tm__poller_main(void *arg) {
     if (round_trip(p, !stopping, &t) == TIMERS_ECONN) {
       tm__log(e, TIMERS_LOG_ERROR, "poller %d: %s", p->index,
               timers_last_error());
+      tm__count(&e->conn_errors, 1);
       continue;
     }
     poller_sleep(p, sleep_ns(p, &t, stopping));

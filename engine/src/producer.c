@@ -19,29 +19,16 @@
 
 /* ------------------------------------------------------------------ pool */
 
-static int connect_with_retry(timers_engine *e, tm_conn *c) {
-  int64_t deadline = tm__mono_ns() + (int64_t)e->cfg.retry_ms * 1000000;
-  int64_t backoff = 10 * 1000000;
-  for (;;) {
-    int rc = tm__conn_open(c, &e->redis, true);
-    if (rc != TIMERS_ECONN || tm__mono_ns() + backoff > deadline) return rc;
-    tm__sleep_ns(backoff);
-    if (backoff < 500 * 1000000) backoff *= 2;
-  }
-}
-
-int tm__pool_take(timers_engine *e, tm_conn **out) {
+/* A pooled connection, or a new unconnected one; run_op connects it. */
+static tm_conn *pool_take(timers_engine *e) {
   tm_conn *c = NULL;
   pthread_mutex_lock(&e->pool_lock);
   if (e->npool) c = e->pool[--e->npool];
   pthread_mutex_unlock(&e->pool_lock);
-  if (!c && !(c = tm__calloc(1, sizeof *c)))
-    return tm__error(TIMERS_ENOMEM, "out of memory");
-  *out = c;
-  return c->ctx ? TIMERS_OK : connect_with_retry(e, c);
+  return c ? c : tm__calloc(1, sizeof *c);
 }
 
-void tm__pool_give(timers_engine *e, tm_conn *c) {
+static void pool_give(timers_engine *e, tm_conn *c) {
   pthread_mutex_lock(&e->pool_lock);
   if (e->npool == e->pool_cap) {
     size_t cap = e->pool_cap ? e->pool_cap * 2 : 8;
@@ -69,17 +56,19 @@ void tm__pool_free(timers_engine *e) {
 int tm__run_op(timers_engine *e, tm_op op, void *arg) {
   int64_t deadline = tm__mono_ns() + (int64_t)e->cfg.retry_ms * 1000000;
   int64_t backoff = 10 * 1000000;
-  tm_conn *c;
-  int rc = tm__pool_take(e, &c);
-  if (rc == TIMERS_ENOMEM) return rc;
+  tm_conn *c = pool_take(e);
+  if (!c) return tm__error(TIMERS_ENOMEM, "out of memory");
+  int rc;
   for (;;) {
+    rc = c->ctx ? TIMERS_OK : tm__conn_open(c, &e->redis, true);
     if (rc == TIMERS_OK) rc = op(e, c, arg);
-    if (rc != TIMERS_ECONN || tm__mono_ns() + backoff > deadline) break;
+    if (rc != TIMERS_ECONN) break;
+    tm__count(&e->conn_errors, 1);
+    if (tm__mono_ns() + backoff > deadline) break;
     tm__sleep_ns(backoff);
     if (backoff < 500 * 1000000) backoff *= 2;
-    rc = tm__conn_open(c, &e->redis, true);
   }
-  tm__pool_give(e, c);
+  pool_give(e, c);
   return rc;
 }
 

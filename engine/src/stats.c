@@ -70,6 +70,7 @@ int timers_stats_get(timers_engine *e, timers_stats **out) {
     sum_into(&s->total, &s->shards[i].counters);
   }
   s->total.scheduled += atomic_load(&e->scheduled_other);
+  s->total.redis_errors += atomic_load(&e->conn_errors);
   for (int p = 0; p < (n ? e->npollers : 0); p++)
     for (int b = 0; b < TIMERS_LATENCY_BUCKETS; b++)
       s->lateness[b] += atomic_load_explicit(&e->pollers[p].lateness[b],
