@@ -217,14 +217,20 @@ static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
   return rc;
 }
 
+/* Claims every due shard, each for at most an equal share of the room left,
+ * so that many due shards (say after a restart, when every shard is "due"
+ * until looked at) do not starve the last ones. */
 static int append_claims(tm_poller *p, tm_turn *t) {
   int64_t now_us = tm__secs_to_us(t->now);
-  unsigned room = p->capacity - p->inflight;
-  for (size_t k = 0; k < p->nshards; k++) {
+  unsigned room = p->capacity - p->inflight, ndue = 0;
+  for (size_t k = 0; k < p->nshards; k++)
+    ndue += shard_due(p->shards[k]) <= now_us;
+  for (size_t k = 0; k < p->nshards && ndue; k++) {
     tm_shard *s = p->shards[(p->rotor + k) % p->nshards];
-    int64_t due = shard_due(s);
+    int64_t due = atomic_load_explicit(&s->next_due_us, memory_order_relaxed);
     if (due > now_us) continue;
-    unsigned n = room ? claim_room(p, s, room) : 0;
+    unsigned share = room / ndue-- ;
+    unsigned n = claim_room(p, s, share ? share : room);
     if (n == 0) {
       t->starved = true;
       tm__count(&s->counters.ring_full, 1);
@@ -364,7 +370,9 @@ static int64_t sleep_ns(tm_poller *p, const tm_turn *t, bool stopping) {
     return left < max ? left : max;
   }
   if (has_commits(p)) return 0;
-  if (t->starved) return max; /* a finishing worker kicks us */
+  /* Starved with jobs out: the worker that drains the ring kicks us. With
+   * none out, only a topic limit held by another poller is in the way. */
+  if (t->starved) return p->inflight ? max : 1000000;
   int64_t now_us = tm__secs_to_us(tm__wall()), due = INT64_MAX;
   for (size_t k = 0; k < p->nshards; k++) {
     int64_t d = shard_due(p->shards[k]);

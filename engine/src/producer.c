@@ -386,6 +386,8 @@ int timers_cancel(timers_engine *e, const char *topic, const char *id,
 int timers_is_pending(timers_engine *e, const char *topic, const char *id,
                       bool *pending) {
   int rc = check_topic_id(e, topic, id);
+  if (rc == TIMERS_OK && !pending)
+    return tm__error(TIMERS_EINVAL, "pending is NULL");
   tm_one o = {topic, id, 0};
   if (rc == TIMERS_OK) rc = tm__run_op(e, pending_op, &o);
   if (pending) *pending = rc == TIMERS_OK && o.result > 0;
