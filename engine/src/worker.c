@@ -5,8 +5,8 @@
  *
  * Idle workers spin briefly, then sleep on one engine-wide condition
  * variable. Sleep/wake is Dekker-style: a sleeper increments `wsleepers`
- * then re-checks the rings; a poller pushes then reads `wsleepers` (both
- * with full fences), so a push is never missed and a busy engine takes no
+ * then re-checks the rings; a poller pushes then reads `wsleepers` with a
+ * read-modify-write, so a push is never missed and a busy engine takes no
  * lock on this path.
  */
 #include <stdio.h>
@@ -18,8 +18,10 @@
 #include "engine.h"
 
 void tm__workers_wake(timers_engine *e) {
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load(&e->wsleepers) > 0) {
+  /* An RMW, not a load: it orders after the push, and a sleeper's increment
+   * either precedes it (seen here) or reads from it (then the sleeper sees
+   * the push). */
+  if (atomic_fetch_add(&e->wsleepers, 0) > 0) {
     pthread_mutex_lock(&e->wlock);
     pthread_cond_broadcast(&e->wcond);
     pthread_mutex_unlock(&e->wlock);
@@ -49,7 +51,6 @@ static void worker_sleep(timers_engine *e) {
   }
   pthread_mutex_lock(&e->wlock);
   atomic_fetch_add(&e->wsleepers, 1);
-  atomic_thread_fence(memory_order_seq_cst);
   if (rings_empty(e) && !atomic_load(&e->workers_quit)) {
     /* A wake-up cannot be lost (see above); the bound is only a guard. */
     struct timespec until = tm__mono_timespec(tm__mono_ns() + 1000000000);
