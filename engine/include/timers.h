@@ -135,10 +135,13 @@ TIMERS_API int timers_engine_start(timers_engine *e);
 /* Graceful stop: no new claims; handlers already running or queued finish
  * within drain_timeout_ms and their outcomes are committed. Timers still
  * queued after that are left to their leases (redelivered later). Blocks
- * until every engine thread has returned. Idempotent. */
+ * until every engine thread has returned (a handler still running past the
+ * drain timeout is waited for). Idempotent. From inside a handler it
+ * returns TIMERS_ESTATE. */
 TIMERS_API int timers_engine_stop(timers_engine *e);
 
-/* Stops if needed and frees everything. Accepts NULL. */
+/* Stops if needed and frees everything. Accepts NULL. No other call on e
+ * may run concurrently or follow; from inside a handler it does nothing. */
 TIMERS_API void timers_engine_destroy(timers_engine *e);
 
 /* --------------------------------------------------------------- handlers */

@@ -254,6 +254,9 @@ int timers_engine_start(timers_engine *e) {
 
 int timers_engine_stop(timers_engine *e) {
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
+  if (tm__in_handler)
+    return tm__error(TIMERS_ESTATE, "stop from inside a handler would wait "
+                                    "for itself; stop from another thread");
   int expected = TM_RUNNING;
   e->drain_deadline_ns =
       tm__mono_ns() + (int64_t)e->cfg.drain_timeout_ms * 1000000;
@@ -270,7 +273,7 @@ int timers_engine_stop(timers_engine *e) {
 }
 
 void timers_engine_destroy(timers_engine *e) {
-  if (!e) return;
+  if (!e || tm__in_handler) return; /* from a handler: refused, see stop */
   timers_engine_stop(e);
   for (int i = 0; e->pollers && i < e->npollers; i++)
     tm__poller_destroy(&e->pollers[i]);

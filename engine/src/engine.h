@@ -165,6 +165,7 @@ void tm__poller_kick(tm_poller *p);
 void tm__shard_hint(tm_shard *s, int64_t at_us);
 
 /* worker.c */
+extern _Thread_local bool tm__in_handler; /* this thread runs a handler */
 void *tm__worker_main(void *arg);
 void tm__workers_wake(timers_engine *e);
 

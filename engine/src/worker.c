@@ -17,6 +17,8 @@
 #include "codec.h"
 #include "engine.h"
 
+_Thread_local bool tm__in_handler;
+
 void tm__workers_wake(timers_engine *e) {
   /* An RMW, not a load: it orders after the push, and a sleeper's increment
    * either precedes it (seen here) or reads from it (then the sleeper sees
@@ -78,7 +80,9 @@ static timers_outcome call_handler(tm_job *j, timers_header *headers,
       .shard = j->shard->index,
   };
   j->fired_at = tm__wall();
+  tm__in_handler = true;
   timers_outcome o = t->handler(&m, t->userdata);
+  tm__in_handler = false;
   if (o != TIMERS_ACK && o != TIMERS_NACK && o != TIMERS_REJECT) {
     tm__log(t->engine, TIMERS_LOG_ERROR,
             "topic '%s': handler returned %d, not ACK/NACK/REJECT; "

@@ -4,7 +4,9 @@
  * Ownership: a redis_server is a caller-allocated record; its folder and
  * child process belong to it until redis_server_stop().
  */
+#ifndef _GNU_SOURCE /* also set by the build */
 #define _GNU_SOURCE
+#endif
 #include "redis_server.h"
 
 #include <errno.h>

@@ -1,0 +1,80 @@
+/*
+ * timers_cli.c - the `timers` command line: dispatches to a subcommand.
+ *
+ * A subcommand is one row of the table below and one file under tools/cli/.
+ * Unknown subcommands print the usage on stderr and exit 2.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "timers.h"
+
+typedef struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} command;
+
+static const command commands[] = {
+    {"demo", cli_demo,
+     "schedule many timers on a private Redis and watch them fire"},
+};
+#define COMMAND_COUNT (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: timers <command> [options]\n"
+          "       timers help [command]\n"
+          "       timers --version\n\ncommands:\n");
+  for (size_t i = 0; i < COMMAND_COUNT; i++)
+    fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out, "\n'timers <command> --help' describes a command's options.\n");
+}
+
+static const command *find_command(const char *name) {
+  for (size_t i = 0; i < COMMAND_COUNT; i++)
+    if (strcmp(commands[i].name, name) == 0) return &commands[i];
+  return NULL;
+}
+
+/* `timers help CMD` is `timers CMD --help`. */
+static int help(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stdout);
+    return 0;
+  }
+  const command *c = find_command(argv[1]);
+  if (!c) {
+    fprintf(stderr, "timers: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+  }
+  char *sub_argv[] = {argv[1], "--help", NULL};
+  return c->run(2, sub_argv);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (strcmp(name, "help") == 0) return help(argc - 1, argv + 1);
+  if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(name, "--version") == 0) {
+    printf("timers %d.%d.%d\n", TIMERS_VERSION_MAJOR, TIMERS_VERSION_MINOR,
+           TIMERS_VERSION_PATCH);
+    return 0;
+  }
+  const command *c = find_command(name);
+  if (!c) {
+    fprintf(stderr, "timers: unknown command '%s'\n\n", name);
+    usage(stderr);
+    return 2;
+  }
+  return c->run(argc - 1, argv + 1);
+}
