@@ -100,6 +100,7 @@ struct tm_poller {
   _Atomic int sleeping;
   _Atomic int kicked;
   _Atomic uint64_t lateness[TIMERS_LATENCY_BUCKETS]; /* poller writes */
+  _Atomic uint64_t outstanding;  /* claimed, not yet committed or nacked */
 };
 
 enum { TM_CREATED, TM_RUNNING, TM_STOPPING, TM_STOPPED };

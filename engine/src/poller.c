@@ -136,12 +136,16 @@ static void drain_done(tm_poller *p) {
     record_lateness(p, j);
     if (j->outcome == TIMERS_NACK) {
       tm__count(&s->counters.nacked, 1);
+      atomic_fetch_sub_explicit(&p->outstanding, 1, memory_order_relaxed);
       tm__free(j); /* the lease runs out, then it is claimed again */
       continue;
     }
     tm__count(j->outcome == TIMERS_REJECT ? &s->counters.rejected
                                           : &s->counters.acked, 1);
-    if (queue_commit(s, j) != 0) tm__free(j); /* OOM: lease runs out */
+    if (queue_commit(s, j) != 0) { /* OOM: the lease runs out */
+      atomic_fetch_sub_explicit(&p->outstanding, 1, memory_order_relaxed);
+      tm__free(j);
+    }
   }
 }
 
@@ -302,6 +306,7 @@ static void finish_claim(tm_poller *p, tm_call *c, const redisReply *r) {
   atomic_fetch_sub(&s->topic->inflight, (int)unused);
   tm__count(&s->counters.claim_calls, 1);
   tm__count(&s->counters.claimed, got);
+  tm__count(&p->outstanding, got);
   if (got == 0 && r && c->expected_due) tm__count(&s->counters.contested, 1);
   if (got) tm__workers_wake(p->engine);
 }
@@ -314,7 +319,7 @@ static void finish_commit(tm_poller *p, tm_call *c, const redisReply *r) {
   for (unsigned k = 0; k < c->count; k++) tm__free(s->commits[k]);
   s->ncommits -= c->count;
   memmove(s->commits, s->commits + c->count, sizeof *s->commits * s->ncommits);
-  (void)p;
+  atomic_fetch_sub_explicit(&p->outstanding, c->count, memory_order_relaxed);
 }
 
 /* Reads every reply of the turn in order. On a lost connection the claims
@@ -366,6 +371,7 @@ static int64_t sleep_ns(tm_poller *p, const tm_turn *t, bool stopping) {
   timers_engine *e = p->engine;
   int64_t max = (int64_t)e->cfg.max_sleep_ms * 1000000;
   if (stopping) {
+    if (p->inflight == 0 && !has_commits(p)) return 0; /* drained: exit */
     int64_t left = e->drain_deadline_ns - tm__mono_ns();
     return left < max ? left : max;
   }

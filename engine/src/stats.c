@@ -71,13 +71,12 @@ int timers_stats_get(timers_engine *e, timers_stats **out) {
   }
   s->total.scheduled += atomic_load(&e->scheduled_other);
   s->total.redis_errors += atomic_load(&e->conn_errors);
-  for (int p = 0; p < (n ? e->npollers : 0); p++)
+  for (int p = 0; p < (n ? e->npollers : 0); p++) {
     for (int b = 0; b < TIMERS_LATENCY_BUCKETS; b++)
       s->lateness[b] += atomic_load_explicit(&e->pollers[p].lateness[b],
                                              memory_order_relaxed);
-  for (size_t i = 0; i < e->ntopics && n; i++) {
-    int v = atomic_load(&e->topics[i]->inflight);
-    s->inflight += v > 0 ? (uint64_t)v : 0;
+    s->inflight += atomic_load_explicit(&e->pollers[p].outstanding,
+                                        memory_order_relaxed);
   }
   *out = s;
   return TIMERS_OK;
