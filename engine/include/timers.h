@@ -279,8 +279,20 @@ typedef struct timers_shard_stats {
   timers_counters counters;
 } timers_shard_stats;
 
+/* Where threads on the fire path waited or collided (engine-wide). */
+typedef struct timers_contention {
+  uint64_t poller_sleeps;   /* pollers blocked on their condition variable */
+  uint64_t poller_kicks;    /* signals sent to a sleeping poller           */
+  uint64_t worker_sleeps;   /* workers blocked on their condition variable */
+  uint64_t worker_wakeups;  /* broadcasts sent to sleeping workers         */
+  uint64_t lock_waits;      /* mutex acquisitions that found it held       */
+  uint64_t lock_wait_ns;    /* time spent in those acquisitions            */
+  uint64_t cas_retries;     /* failed compare-and-swap loops (hints)       */
+} timers_contention;
+
 typedef struct timers_stats {
   timers_counters total;
+  timers_contention contention;
   uint64_t lateness[TIMERS_LATENCY_BUCKETS];
   uint64_t inflight;              /* claimed and not yet committed       */
   size_t shard_count;

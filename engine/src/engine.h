@@ -17,6 +17,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "conn.h"
 #include "ring.h"
@@ -148,6 +149,10 @@ struct timers_engine {
 
   _Atomic uint64_t scheduled_other; /* to topics without local shards */
   _Atomic uint64_t conn_errors;  /* failed connects and lost connections */
+  struct {
+    _Atomic uint64_t poller_sleeps, poller_kicks, worker_sleeps,
+        worker_wakeups, lock_waits, lock_wait_ns, cas_retries;
+  } contention;                  /* relaxed counters, see timers_contention */
   int64_t drain_deadline_ns;     /* monotonic, set by stop() */
 };
 
@@ -193,6 +198,19 @@ int tm__lateness_bucket(double seconds);
 
 static inline void tm__count(_Atomic uint64_t *c, uint64_t n) {
   atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
+
+/* pthread_mutex_lock that counts how often and how long it had to wait. */
+static inline void tm__lock(timers_engine *e, pthread_mutex_t *m) {
+  if (pthread_mutex_trylock(m) == 0) return;
+  struct timespec a, b;
+  clock_gettime(CLOCK_MONOTONIC, &a);
+  pthread_mutex_lock(m);
+  clock_gettime(CLOCK_MONOTONIC, &b);
+  tm__count(&e->contention.lock_waits, 1);
+  tm__count(&e->contention.lock_wait_ns,
+            (uint64_t)((b.tv_sec - a.tv_sec) * 1000000000 +
+                       (b.tv_nsec - a.tv_nsec)));
 }
 
 static inline int64_t tm__secs_to_us(double s) {

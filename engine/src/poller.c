@@ -63,7 +63,8 @@ void tm__poller_destroy(tm_poller *p) {
 void tm__poller_kick(tm_poller *p) {
   atomic_store(&p->kicked, 1);
   if (atomic_load(&p->sleeping)) {
-    pthread_mutex_lock(&p->lock);
+    tm__lock(p->engine, &p->lock);
+    tm__count(&p->engine->contention.poller_kicks, 1);
     pthread_cond_signal(&p->cond);
     pthread_mutex_unlock(&p->lock);
   }
@@ -72,10 +73,12 @@ void tm__poller_kick(tm_poller *p) {
 static void poller_sleep(tm_poller *p, int64_t ns) {
   if (ns > 0) {
     struct timespec until = tm__mono_timespec(tm__mono_ns() + ns);
-    pthread_mutex_lock(&p->lock);
+    tm__lock(p->engine, &p->lock);
     atomic_store(&p->sleeping, 1);
-    if (!atomic_load(&p->kicked) && tm__ring_size(&p->done) == 0)
+    if (!atomic_load(&p->kicked) && tm__ring_size(&p->done) == 0) {
+      tm__count(&p->engine->contention.poller_sleeps, 1);
       pthread_cond_timedwait(&p->cond, &p->lock, &until);
+    }
     atomic_store(&p->sleeping, 0);
     pthread_mutex_unlock(&p->lock);
   }
@@ -83,14 +86,17 @@ static void poller_sleep(tm_poller *p, int64_t ns) {
   atomic_exchange(&p->kicked, 0);
 }
 
-static void atomic_min64(_Atomic int64_t *v, int64_t x) {
+/* Returns the number of failed compare-and-swap attempts. */
+static uint64_t atomic_min64(_Atomic int64_t *v, int64_t x) {
+  uint64_t retries = 0;
   int64_t cur = atomic_load_explicit(v, memory_order_relaxed);
-  while (x < cur && !atomic_compare_exchange_weak(v, &cur, x)) {
-  }
+  while (x < cur && !atomic_compare_exchange_weak(v, &cur, x)) retries++;
+  return retries;
 }
 
 void tm__shard_hint(tm_shard *s, int64_t at_us) {
-  atomic_min64(&s->hint_us, at_us);
+  uint64_t retries = atomic_min64(&s->hint_us, at_us);
+  if (retries) tm__count(&s->topic->engine->contention.cas_retries, retries);
   if (at_us < atomic_load_explicit(&s->next_due_us, memory_order_relaxed))
     tm__poller_kick(s->owner);
 }

@@ -22,14 +22,14 @@
 /* A pooled connection, or a new unconnected one; run_op connects it. */
 static tm_conn *pool_take(timers_engine *e) {
   tm_conn *c = NULL;
-  pthread_mutex_lock(&e->pool_lock);
+  tm__lock(e, &e->pool_lock);
   if (e->npool) c = e->pool[--e->npool];
   pthread_mutex_unlock(&e->pool_lock);
   return c ? c : tm__calloc(1, sizeof *c);
 }
 
 static void pool_give(timers_engine *e, tm_conn *c) {
-  pthread_mutex_lock(&e->pool_lock);
+  tm__lock(e, &e->pool_lock);
   if (e->npool == e->pool_cap) {
     size_t cap = e->pool_cap ? e->pool_cap * 2 : 8;
     tm_conn **grown = tm__realloc(e->pool, sizeof *grown * cap);
@@ -94,7 +94,7 @@ int tm__meta_shards(tm_conn *c, const char *prefix, const char *topic,
 
 static bool cache_get(timers_engine *e, const char *topic, uint32_t *n) {
   bool hit = false;
-  pthread_mutex_lock(&e->cache_lock);
+  tm__lock(e, &e->cache_lock);
   for (size_t i = 0; i < e->ncache && !hit; i++)
     if (strcmp(e->cache[i].topic, topic) == 0) *n = e->cache[i].nshards, hit = true;
   pthread_mutex_unlock(&e->cache_lock);
@@ -103,7 +103,7 @@ static bool cache_get(timers_engine *e, const char *topic, uint32_t *n) {
 
 static void cache_put(timers_engine *e, const char *topic, uint32_t n) {
   char *name = tm__strdup(topic);
-  pthread_mutex_lock(&e->cache_lock);
+  tm__lock(e, &e->cache_lock);
   bool present = false;
   for (size_t i = 0; i < e->ncache && !present; i++)
     present = strcmp(e->cache[i].topic, topic) == 0;
@@ -238,11 +238,15 @@ static int append_topic(timers_engine *e, tm_conn *c, tm_item *items,
 }
 
 static void hint_and_count(timers_engine *e, tm_item *items, size_t n) {
+  const char *topic = NULL; /* items of one topic are usually adjacent */
+  uint32_t nshards = 0;
+  bool known = false;
   for (size_t k = 0; k < n; k++) {
-    uint32_t nshards = 0;
-    tm_shard *s = NULL;
-    if (cache_get(e, items[k].t->topic, &nshards))
-      s = local_shard(e, items[k].t->topic, nshards, items[k].shard);
+    if (!topic || strcmp(topic, items[k].t->topic) != 0) {
+      topic = items[k].t->topic;
+      known = cache_get(e, topic, &nshards);
+    }
+    tm_shard *s = known ? local_shard(e, topic, nshards, items[k].shard) : NULL;
     if (s) {
       tm__count(&s->counters.scheduled, 1);
       tm__shard_hint(s, tm__secs_to_us(items[k].at));

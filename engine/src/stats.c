@@ -71,6 +71,16 @@ int timers_stats_get(timers_engine *e, timers_stats **out) {
   }
   s->total.scheduled += atomic_load(&e->scheduled_other);
   s->total.redis_errors += atomic_load(&e->conn_errors);
+#define TM_CONT_(f) \
+  s->contention.f = atomic_load_explicit(&e->contention.f, memory_order_relaxed)
+  TM_CONT_(poller_sleeps);
+  TM_CONT_(poller_kicks);
+  TM_CONT_(worker_sleeps);
+  TM_CONT_(worker_wakeups);
+  TM_CONT_(lock_waits);
+  TM_CONT_(lock_wait_ns);
+  TM_CONT_(cas_retries);
+#undef TM_CONT_
   for (int p = 0; p < (n ? e->npollers : 0); p++) {
     for (int b = 0; b < TIMERS_LATENCY_BUCKETS; b++)
       s->lateness[b] += atomic_load_explicit(&e->pollers[p].lateness[b],

@@ -24,7 +24,8 @@ void tm__workers_wake(timers_engine *e) {
    * either precedes it (seen here) or reads from it (then the sleeper sees
    * the push). */
   if (atomic_fetch_add(&e->wsleepers, 0) > 0) {
-    pthread_mutex_lock(&e->wlock);
+    tm__lock(e, &e->wlock);
+    tm__count(&e->contention.worker_wakeups, 1);
     pthread_cond_broadcast(&e->wcond);
     pthread_mutex_unlock(&e->wlock);
   }
@@ -51,9 +52,10 @@ static void worker_sleep(timers_engine *e) {
     if (!rings_empty(e) || atomic_load(&e->workers_quit)) return;
     ck_pr_stall();
   }
-  pthread_mutex_lock(&e->wlock);
+  tm__lock(e, &e->wlock);
   atomic_fetch_add(&e->wsleepers, 1);
   if (rings_empty(e) && !atomic_load(&e->workers_quit)) {
+    tm__count(&e->contention.worker_sleeps, 1);
     /* A wake-up cannot be lost (see above); the bound is only a guard. */
     struct timespec until = tm__mono_timespec(tm__mono_ns() + 1000000000);
     pthread_cond_timedwait(&e->wcond, &e->wlock, &until);
