@@ -21,8 +21,6 @@
 #include "engine.h"
 #include "error.h"
 
-enum { TM_COMMIT_CHUNK = 1024 };
-
 int tm__poller_init(tm_poller *p, timers_engine *e, int index) {
   p->engine = e;
   p->index = index;
@@ -176,10 +174,10 @@ typedef struct tm_turn {
 } tm_turn;
 
 static int append_commit(tm_poller *p, tm_shard *s, tm_turn *t) {
-  unsigned n = s->ncommits < TM_COMMIT_CHUNK ? (unsigned)s->ncommits
-                                             : TM_COMMIT_CHUNK;
-  const char *argv[3 + 2 * TM_COMMIT_CHUNK];
-  size_t len[3 + 2 * TM_COMMIT_CHUNK];
+  unsigned n = s->ncommits < TM_COMMIT_MAX ? (unsigned)s->ncommits
+                                             : TM_COMMIT_MAX;
+  const char *argv[3 + 2 * TM_COMMIT_MAX];
+  size_t len[3 + 2 * TM_COMMIT_MAX];
   argv[0] = s->zkey, argv[1] = s->pkey, argv[2] = s->akey;
   len[0] = strlen(s->zkey), len[1] = strlen(s->pkey), len[2] = strlen(s->akey);
   for (unsigned k = 0; k < n; k++) {

@@ -154,8 +154,6 @@ typedef struct tm_batch {
   size_t n;
 } tm_batch;
 
-enum { TM_SCHEDULE_CHUNK = 1000 };
-
 /* Appends one EVALSHA for items[from..to) (same topic and shard): ARGV is
  * channel, shard, earliest score, n, n (score, id) pairs, n (id, blob). */
 static int append_group(timers_engine *e, tm_conn *c, tm_item *items,
@@ -227,7 +225,7 @@ static int append_topic(timers_engine *e, tm_conn *c, tm_item *items,
     return rc;
   for (size_t from = 0; from < n && rc == TIMERS_OK;) {
     size_t to = from + 1;
-    while (to < n && to - from < TM_SCHEDULE_CHUNK &&
+    while (to < n && to - from < TM_SCHEDULE_MAX &&
            items[order[to]].shard == items[order[from]].shard)
       to++;
     rc = append_group(e, c, items, order, from, to);

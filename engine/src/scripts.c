@@ -9,16 +9,10 @@
  * member never repeat.
  *
  * unpack() is bounded by Lua's C stack (LUAI_MAXCSTACK = 8000), hence the
- * chunking helpers and the engine's claim_batch limit.
+ * engine's limits: claim_batch <= 2048 (2 values per timer), commits of at
+ * most TM_COMMIT_MAX ids, schedule groups of at most TM_SCHEDULE_MAX.
  */
 #include "scripts.h"
-
-#define TM_LUA_CHUNKED                                                      \
-  "local function each_chunk(cmd, key, list)\n"                             \
-  "  for i = 1, #list, 4000 do\n"                                           \
-  "    redis.call(cmd, key, unpack(list, i, math.min(i + 3999, #list)))\n" \
-  "  end\n"                                                                 \
-  "end\n"
 
 /* ARGV: channel, shard, earliest score, n, then n (score, id) pairs, then
  * n (id, envelope) pairs: one ZADD and one HSET for the whole group. */
@@ -42,40 +36,52 @@ static const char claim_lua[] =
     "                       'LIMIT', 0, tonumber(ARGV[3]))\n"
     "local out = {}\n"
     "if #ids > 0 then\n"
-    "  local pairs_ = {}\n"
+    "  local leases = {}\n"
     "  for i, id in ipairs(ids) do\n"
-    "    pairs_[2 * i - 1] = ARGV[2]\n"
-    "    pairs_[2 * i] = id\n"
+    "    leases[2 * i - 1] = ARGV[2]\n"
+    "    leases[2 * i] = id\n"
     "  end\n"
-    "  redis.call('ZADD', KEYS[1], 'XX', unpack(pairs_))\n"
+    "  redis.call('ZADD', KEYS[1], 'XX', unpack(leases))\n"
     "  local blobs = redis.call('HMGET', KEYS[2], unpack(ids))\n"
+    "  local seen = redis.call('HMGET', KEYS[3], unpack(ids))\n"
+    "  local counts, dead = {}, {}\n"
     "  for i, id in ipairs(ids) do\n"
     "    if blobs[i] then\n"
+    "      local n = (tonumber(seen[i]) or 0) + 1\n"
     "      out[#out + 1] = id\n"
     "      out[#out + 1] = blobs[i]\n"
-    "      out[#out + 1] = redis.call('HINCRBY', KEYS[3], id, 1)\n"
+    "      out[#out + 1] = n\n"
+    "      counts[#counts + 1] = id\n"
+    "      counts[#counts + 1] = n\n"
     "    else\n" /* self-heal: a member without payload can never fire */
-    "      redis.call('ZREM', KEYS[1], id)\n"
-    "      redis.call('HDEL', KEYS[3], id)\n"
+    "      dead[#dead + 1] = id\n"
     "    end\n"
+    "  end\n"
+    "  if #counts > 0 then redis.call('HSET', KEYS[3], unpack(counts)) end\n"
+    "  if #dead > 0 then\n"
+    "    redis.call('ZREM', KEYS[1], unpack(dead))\n"
+    "    redis.call('HDEL', KEYS[3], unpack(dead))\n"
     "  end\n"
     "end\n"
     "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
     "return {first[2] or '', out}\n";
 
+/* ARGV: (lease, id) pairs, at most TM_COMMIT_MAX of them. */
 static const char commit_lua[] =
-    TM_LUA_CHUNKED
+    "local ids = {}\n"
+    "for i = 2, #ARGV, 2 do ids[#ids + 1] = ARGV[i] end\n"
+    "local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))\n"
     "local gone = {}\n"
-    "for i = 1, #ARGV, 2 do\n"
-    "  local s = redis.call('ZSCORE', KEYS[1], ARGV[i + 1])\n"
-    "  if s and tonumber(s) == tonumber(ARGV[i]) then\n"
-    "    gone[#gone + 1] = ARGV[i + 1]\n"
+    "for k, id in ipairs(ids) do\n"
+    "  local s = scores[k]\n"
+    "  if s and tonumber(s) == tonumber(ARGV[2 * k - 1]) then\n"
+    "    gone[#gone + 1] = id\n"
     "  end\n"
     "end\n"
     "if #gone > 0 then\n"
-    "  each_chunk('ZREM', KEYS[1], gone)\n"
-    "  each_chunk('HDEL', KEYS[2], gone)\n"
-    "  each_chunk('HDEL', KEYS[3], gone)\n"
+    "  redis.call('ZREM', KEYS[1], unpack(gone))\n"
+    "  redis.call('HDEL', KEYS[2], unpack(gone))\n"
+    "  redis.call('HDEL', KEYS[3], unpack(gone))\n"
     "end\n"
     "return #gone\n";
 

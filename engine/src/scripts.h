@@ -5,6 +5,9 @@
 #ifndef TIMERS_SCRIPTS_H
 #define TIMERS_SCRIPTS_H
 
+#define TM_COMMIT_MAX 1024   /* ids per commit call   */
+#define TM_SCHEDULE_MAX 1000 /* timers per schedule call */
+
 typedef enum tm_script {
   TM_SCRIPT_SCHEDULE, /* KEYS z p a; ARGV channel shard earliest n pairs...  */
   TM_SCRIPT_CLAIM,    /* KEYS z p a; ARGV now lease count -> {next, {id blob n}} */
