@@ -294,6 +294,7 @@ typedef struct timers_stats {
   timers_counters total;
   timers_contention contention;
   uint64_t lateness[TIMERS_LATENCY_BUCKETS];
+  uint64_t lateness_sum_us;       /* sum of the lateness counted above   */
   uint64_t inflight;              /* claimed and not yet committed       */
   size_t shard_count;
   timers_shard_stats *shards;     /* shard_count entries                  */
@@ -308,6 +309,64 @@ TIMERS_API uint64_t timers_lateness_bound_us(int i);
 /* Lateness quantile q (0..1) in milliseconds, from the buckets (upper bound
  * of the bucket holding it); 0 if nothing fired. Thread-safe. */
 TIMERS_API double timers_stats_lateness_ms(const timers_stats *s, double q);
+
+/* ------------------------------------------------------------- inspection */
+
+/* One pending timer as stored. Free with timers_timer_info_free. */
+typedef struct timers_timer_info {
+  char id[TIMERS_ID_MAX + 1];
+  uint32_t shard;
+  double score;            /* activation time, or lease expiry if held  */
+  double activate_at;      /* from the envelope                         */
+  bool leased;             /* a handler holds it (score is a lease)     */
+  uint32_t attempts;       /* deliveries so far                         */
+  void *payload;           /* owned; NUL-terminated for convenience     */
+  size_t payload_len;
+  timers_header *headers;  /* owned, header_count entries               */
+  size_t header_count;
+} timers_timer_info;
+
+/* Reads one timer. *found false (and info untouched) when it is not there.
+ * Thread-safe. */
+TIMERS_API int timers_inspect(timers_engine *e, const char *topic,
+                              const char *id, bool *found,
+                              timers_timer_info *info);
+TIMERS_API void timers_timer_info_free(timers_timer_info *info);
+
+/* Depth and forecast of one shard, read from Redis at time `now`. */
+typedef struct timers_shard_depth {
+  uint32_t shard;
+  uint64_t pending;        /* members of the sorted set                 */
+  uint64_t overdue;        /* score <= now (due, not yet claimed)       */
+  double oldest;           /* earliest score; 0 when empty              */
+  uint64_t due_1m, due_1h, due_1d; /* score in (now, now + window]      */
+} timers_shard_depth;
+
+typedef struct timers_topic_depth {
+  uint32_t shards;
+  double now;
+  timers_shard_depth total;  /* sums; oldest = earliest of all          */
+  timers_shard_depth *per_shard; /* owned, `shards` entries             */
+} timers_topic_depth;
+
+/* One pipelined round trip over the topic's shards. Free with
+ * timers_topic_depth_free. Thread-safe. */
+TIMERS_API int timers_topic_depth_get(timers_engine *e, const char *topic,
+                                      timers_topic_depth **out);
+TIMERS_API void timers_topic_depth_free(timers_topic_depth *d);
+
+/* The stats in Prometheus text exposition format (version 0.0.4): counters
+ * per topic and shard, contention counters, the lateness histogram.
+ * Writes at most cap bytes (NUL-terminated when cap > 0) and returns the
+ * full length, like snprintf: call with cap 0 to size the buffer.
+ * Thread-safe. */
+TIMERS_API size_t timers_stats_prometheus(const timers_stats *s, char *buf,
+                                          size_t cap);
+/* The same for a topic's depth: gauges per shard (pending, overdue, oldest
+ * overdue age in seconds, due within 1m/1h/1d). */
+TIMERS_API size_t timers_topic_depth_prometheus(const timers_topic_depth *d,
+                                                const char *topic, char *buf,
+                                                size_t cap);
 
 /* ------------------------------------------------------------------ misc */
 

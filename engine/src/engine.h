@@ -102,6 +102,7 @@ struct tm_poller {
   _Atomic int kicked;
   _Atomic uint64_t lateness[TIMERS_LATENCY_BUCKETS]; /* poller writes */
   _Atomic uint64_t outstanding;  /* claimed, not yet committed or nacked */
+  _Atomic uint64_t lateness_sum_us; /* poller writes */
 };
 
 enum { TM_CREATED, TM_RUNNING, TM_STOPPING, TM_STOPPED };

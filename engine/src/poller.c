@@ -114,8 +114,9 @@ static int64_t shard_due(tm_shard *s) {
 
 static void record_lateness(tm_poller *p, const tm_job *j) {
   if (j->attempt != 1 || j->activate_at <= 0) return;
-  int b = tm__lateness_bucket(j->fired_at - j->activate_at);
-  tm__count(&p->lateness[b], 1);
+  double late = j->fired_at - j->activate_at;
+  tm__count(&p->lateness[tm__lateness_bucket(late)], 1);
+  if (late > 0) tm__count(&p->lateness_sum_us, (uint64_t)(late * 1e6));
 }
 
 static int queue_commit(tm_shard *s, tm_job *j) {

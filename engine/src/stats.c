@@ -87,6 +87,8 @@ int timers_stats_get(timers_engine *e, timers_stats **out) {
                                              memory_order_relaxed);
     s->inflight += atomic_load_explicit(&e->pollers[p].outstanding,
                                         memory_order_relaxed);
+    s->lateness_sum_us += atomic_load_explicit(&e->pollers[p].lateness_sum_us,
+                                               memory_order_relaxed);
   }
   *out = s;
   return TIMERS_OK;

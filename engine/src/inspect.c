@@ -1,0 +1,217 @@
+/*
+ * inspect.c - reading timers and shard depths without touching them: one
+ * timer (score, attempts, envelope) and a topic's per-shard depth and
+ * forecast, each in one pipelined round trip.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "codec.h"
+#include "engine.h"
+#include "error.h"
+#include "keys.h"
+#include "validate.h"
+
+typedef struct tm_inspect {
+  const char *topic, *id;
+  bool found;
+  timers_timer_info *info;
+} tm_inspect;
+
+/* Copies the envelope's payload and headers into info (owned). */
+static int fill_envelope(timers_timer_info *info, const redisReply *blob) {
+  timers_header hs[TIMERS_HEADERS_MAX];
+  char *strings = tm__malloc(blob->len + 1);
+  tm_envelope env;
+  if (!strings) return tm__error(TIMERS_ENOMEM, "out of memory");
+  tm__envelope_decode(blob->str, blob->len, &env, hs, strings);
+  info->activate_at = env.activate_at;
+  info->payload = tm__malloc(env.payload_len + 1);
+  info->headers = tm__calloc(env.header_count, sizeof *info->headers);
+  int rc = info->payload && info->headers ? TIMERS_OK
+                                          : tm__error(TIMERS_ENOMEM, "out of memory");
+  if (rc == TIMERS_OK) {
+    memcpy(info->payload, env.payload, env.payload_len);
+    ((char *)info->payload)[env.payload_len] = '\0';
+    info->payload_len = env.payload_len;
+    for (size_t k = 0; k < env.header_count && rc == TIMERS_OK; k++) {
+      info->headers[k].key = tm__strdup(hs[k].key);
+      info->headers[k].value = tm__strdup(hs[k].value);
+      info->header_count = k + 1;
+      if (!info->headers[k].key || !info->headers[k].value)
+        rc = tm__error(TIMERS_ENOMEM, "out of memory");
+    }
+  }
+  tm__free(strings);
+  return rc;
+}
+
+static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
+  tm_inspect *o = arg;
+  uint32_t n;
+  int rc = tm__topic_shards(e, c, o->topic, &n);
+  if (rc != TIMERS_OK) return rc;
+  uint32_t shard = timers_shard_of(o->id, strlen(o->id), n);
+  char keys[3][TM_KEY_MAX];
+  tm__shard_keys(keys, e->key_prefix, o->topic, shard);
+  redisAppendCommand(c->ctx, "ZSCORE %s %s", keys[0], o->id);
+  redisAppendCommand(c->ctx, "HGET %s %s", keys[1], o->id);
+  redisAppendCommand(c->ctx, "HGET %s %s", keys[2], o->id);
+  redisReply *r[3] = {0};
+  for (int k = 0; k < 3; k++) {
+    int rr = tm__conn_reply(c, &r[k]);
+    if (rc == TIMERS_OK) rc = rr;
+    if (rr == TIMERS_ECONN) break;
+  }
+  o->found = rc == TIMERS_OK && r[0]->type == REDIS_REPLY_STRING &&
+             r[1]->type == REDIS_REPLY_STRING;
+  if (o->found) {
+    timers_timer_info *info = o->info;
+    memset(info, 0, sizeof *info);
+    snprintf(info->id, sizeof info->id, "%s", o->id);
+    info->shard = shard;
+    info->score = strtod(r[0]->str, NULL);
+    info->attempts = r[2]->type == REDIS_REPLY_STRING
+                         ? (uint32_t)strtoul(r[2]->str, NULL, 10) : 0;
+    rc = fill_envelope(info, r[1]);
+    info->leased = info->attempts > 0 && info->score > tm__wall() &&
+                   fabs(info->score - info->activate_at) > 1e-6;
+    if (rc != TIMERS_OK) timers_timer_info_free(info);
+  }
+  for (int k = 0; k < 3; k++)
+    if (r[k]) freeReplyObject(r[k]);
+  return rc;
+}
+
+int timers_inspect(timers_engine *e, const char *topic, const char *id,
+                   bool *found, timers_timer_info *info) {
+  if (!e || !found || !info)
+    return tm__error(TIMERS_EINVAL, "engine, found or info is NULL");
+  int rc = tm__check_topic(topic);
+  if (rc == TIMERS_OK) rc = tm__check_id(id);
+  if (rc != TIMERS_OK) return rc;
+  tm_inspect o = {topic, id, false, info};
+  rc = tm__run_op(e, inspect_op, &o);
+  *found = rc == TIMERS_OK && o.found;
+  return rc;
+}
+
+void timers_timer_info_free(timers_timer_info *info) {
+  if (!info) return;
+  for (size_t k = 0; k < info->header_count; k++) {
+    tm__free((void *)info->headers[k].key);
+    tm__free((void *)info->headers[k].value);
+  }
+  tm__free(info->headers);
+  tm__free(info->payload);
+  info->headers = NULL;
+  info->payload = NULL;
+  info->header_count = info->payload_len = 0;
+}
+
+/* --------------------------------------------------------------- depth */
+
+enum { TM_DEPTH_CMDS = 6 };
+
+typedef struct tm_depth_op {
+  const char *topic;
+  timers_topic_depth *d;
+} tm_depth_op;
+
+static void append_depth(tm_conn *c, const char *zkey, double now) {
+  char lo[40], hi[3][40];
+  snprintf(lo, sizeof lo, "%.6f", now);
+  static const double window[3] = {60, 3600, 86400};
+  for (int w = 0; w < 3; w++)
+    snprintf(hi[w], sizeof hi[w], "%.6f", now + window[w]);
+  redisAppendCommand(c->ctx, "ZCARD %s", zkey);
+  redisAppendCommand(c->ctx, "ZCOUNT %s -inf %s", zkey, lo);
+  redisAppendCommand(c->ctx, "ZRANGE %s 0 0 WITHSCORES", zkey);
+  for (int w = 0; w < 3; w++)
+    redisAppendCommand(c->ctx, "ZCOUNT %s (%s %s", zkey, lo, hi[w]);
+}
+
+static void take_depth(timers_shard_depth *sd, redisReply **r) {
+  uint64_t v[TM_DEPTH_CMDS] = {0};
+  for (int k = 0; k < TM_DEPTH_CMDS; k++)
+    if (r[k]->type == REDIS_REPLY_INTEGER) v[k] = (uint64_t)r[k]->integer;
+  sd->pending = v[0];
+  sd->overdue = v[1];
+  sd->oldest = r[2]->type == REDIS_REPLY_ARRAY && r[2]->elements == 2
+                   ? strtod(r[2]->element[1]->str, NULL) : 0;
+  sd->due_1m = v[3], sd->due_1h = v[4], sd->due_1d = v[5];
+}
+
+static void add_depth(timers_shard_depth *t, const timers_shard_depth *s) {
+  t->pending += s->pending;
+  t->overdue += s->overdue;
+  t->due_1m += s->due_1m, t->due_1h += s->due_1h, t->due_1d += s->due_1d;
+  if (s->pending && (t->oldest == 0 || s->oldest < t->oldest))
+    t->oldest = s->oldest;
+}
+
+static int depth_op(timers_engine *e, tm_conn *c, void *arg) {
+  tm_depth_op *o = arg;
+  timers_topic_depth *d = o->d;
+  uint32_t n;
+  int rc = tm__topic_shards(e, c, o->topic, &n);
+  if (rc != TIMERS_OK) return rc;
+  tm__free(d->per_shard); /* from an earlier try */
+  if (!(d->per_shard = tm__calloc(n, sizeof *d->per_shard)))
+    return tm__error(TIMERS_ENOMEM, "out of memory");
+  d->shards = n;
+  d->now = tm__wall();
+  memset(&d->total, 0, sizeof d->total);
+  for (uint32_t s = 0; s < n; s++) {
+    char key[TM_KEY_MAX];
+    tm__shard_key(key, e->key_prefix, o->topic, s, TM_KEY_Z);
+    append_depth(c, key, d->now);
+  }
+  for (uint32_t s = 0; s < n; s++) {
+    redisReply *r[TM_DEPTH_CMDS] = {0};
+    int bad = TIMERS_OK;
+    for (int k = 0; k < TM_DEPTH_CMDS && bad != TIMERS_ECONN; k++) {
+      int rr = tm__conn_reply(c, &r[k]);
+      if (rr != TIMERS_OK && bad == TIMERS_OK) bad = rr;
+      if (rr == TIMERS_ECONN) bad = rr;
+    }
+    if (bad == TIMERS_OK) {
+      d->per_shard[s].shard = s;
+      take_depth(&d->per_shard[s], r);
+      add_depth(&d->total, &d->per_shard[s]);
+    }
+    for (int k = 0; k < TM_DEPTH_CMDS; k++)
+      if (r[k]) freeReplyObject(r[k]);
+    if (rc == TIMERS_OK) rc = bad;
+    if (bad == TIMERS_ECONN) break; /* the connection is gone */
+  }
+  return rc;
+}
+
+int timers_topic_depth_get(timers_engine *e, const char *topic,
+                           timers_topic_depth **out) {
+  if (!e || !out) return tm__error(TIMERS_EINVAL, "engine or out is NULL");
+  *out = NULL;
+  int rc = tm__check_topic(topic);
+  if (rc != TIMERS_OK) return rc;
+  timers_topic_depth *d = tm__calloc(1, sizeof *d);
+  if (!d) return tm__error(TIMERS_ENOMEM, "out of memory");
+  tm_depth_op o = {topic, d};
+  rc = tm__run_op(e, depth_op, &o);
+  if (rc != TIMERS_OK) {
+    timers_topic_depth_free(d);
+    return rc;
+  }
+  *out = d;
+  return TIMERS_OK;
+}
+
+void timers_topic_depth_free(timers_topic_depth *d) {
+  if (!d) return;
+  tm__free(d->per_shard);
+  tm__free(d);
+}
