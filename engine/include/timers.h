@@ -188,6 +188,45 @@ TIMERS_API int timers_subscribe(timers_engine *e, const char *topic,
                                 timers_handler handler, void *userdata,
                                 const timers_subscribe_options *opts);
 
+/* -------------------------------------------------------------- settings */
+
+/* A configuration file (INI) for everything tunable, so an application and
+ * the `timers` command line read the same file:
+ *
+ *   [redis]   address username password db connect_timeout_ms
+ *             command_timeout_ms retry_ms key_prefix
+ *   [engine]  shards pollers workers ring_capacity claim_batch lease_ms
+ *             max_sleep_ms drain_timeout_ms log_level (error|warn|info|debug)
+ *   [topic NAME]  shards lease_ms max_inflight    (subscribe options)
+ *
+ * Keys are the timers_config / timers_subscribe_options field names
+ * (address = cfg.redis). Environment variables TIMERS_<SECTION>_<KEY>
+ * (e.g. TIMERS_REDIS_ADDRESS, TIMERS_ENGINE_SHARDS) override the file;
+ * timers_settings_set (command-line flags) overrides both. */
+typedef struct timers_settings timers_settings;
+
+/* Loads path (NULL: defaults plus environment only). Errors name the file,
+ * line, section, key, value and the allowed range; an unknown section or
+ * key is an error. */
+TIMERS_API int timers_settings_load(const char *path, timers_settings **out);
+/* Sets one key as a file line would ("engine", "shards", "16"); section
+ * "topic NAME" for topic keys. */
+TIMERS_API int timers_settings_set(timers_settings *s, const char *section,
+                                   const char *key, const char *value);
+/* The engine config; its strings belong to s (valid until it is freed or
+ * set again). */
+TIMERS_API const timers_config *timers_settings_config(const timers_settings *s);
+/* Topics with a [topic NAME] section, and their options. */
+TIMERS_API size_t timers_settings_topic_count(const timers_settings *s);
+TIMERS_API const char *timers_settings_topic_name(const timers_settings *s,
+                                                  size_t i);
+/* Options of topic (zeros: engine defaults); false if it has no section. */
+TIMERS_API bool timers_settings_topic(const timers_settings *s,
+                                      const char *topic,
+                                      timers_subscribe_options *opts);
+/* Accepts NULL. */
+TIMERS_API void timers_settings_free(timers_settings *s);
+
 /* -------------------------------------------------------------- scheduling */
 
 typedef struct timers_timer {

@@ -1,8 +1,11 @@
 /*
- * config.c - defaults and range checks of timers_config. Every rejected
- * value is named with its allowed range.
+ * config.c - defaults and range checks of timers_config and subscribe
+ * options. Every rejected value is named with its allowed range.
  */
 #include "config.h"
+
+#include <string.h>
+#include <strings.h>
 
 #include "error.h"
 #include "validate.h"
@@ -26,46 +29,80 @@ void timers_config_init(timers_config *cfg) {
   };
 }
 
-static int range(const char *name, int v, int lo, int hi) {
-  if (v >= lo && v <= hi) return TIMERS_OK;
-  return tm__error(TIMERS_EINVAL, "config %s = %d; allowed %d..%d", name, v,
-                   lo, hi);
+#define TM_INT_(sec, f, lo, hi) \
+  {sec, #f, TM_FIELD_INT, offsetof(timers_config, f), lo, hi}
+#define TM_STR_(sec, name, f) \
+  {sec, name, TM_FIELD_STRING, offsetof(timers_config, f), 0, 0}
+
+const tm_field tm__config_fields[] = {
+    TM_STR_("redis", "address", redis),
+    TM_STR_("redis", "username", username),
+    TM_STR_("redis", "password", password),
+    TM_INT_("redis", db, 0, 1 << 20),
+    TM_INT_("redis", connect_timeout_ms, 1, 3600000),
+    TM_INT_("redis", command_timeout_ms, 1, 3600000),
+    TM_INT_("redis", retry_ms, 0, 3600000),
+    TM_STR_("redis", "key_prefix", key_prefix),
+    TM_INT_("engine", shards, 1, TIMERS_SHARDS_MAX),
+    TM_INT_("engine", pollers, 1, 64),
+    TM_INT_("engine", workers, 1, 1024),
+    TM_INT_("engine", ring_capacity, 4, 1 << 20),
+    TM_INT_("engine", claim_batch, 1, TM_CLAIM_BATCH_MAX),
+    TM_INT_("engine", lease_ms, 10, 86400000),
+    TM_INT_("engine", max_sleep_ms, 1, 3600000),
+    TM_INT_("engine", drain_timeout_ms, 0, 3600000),
+    {"engine", "log_level", TM_FIELD_LEVEL, offsetof(timers_config, log_level),
+     TIMERS_LOG_ERROR, TIMERS_LOG_DEBUG},
+};
+const size_t tm__config_field_count =
+    sizeof tm__config_fields / sizeof *tm__config_fields;
+
+/* 0 in lease_ms or shards means "the engine's"; the check skips it. */
+const tm_field tm__topic_fields[] = {
+    {"topic", "lease_ms", TM_FIELD_INT,
+     offsetof(timers_subscribe_options, lease_ms), 10, 86400000},
+    {"topic", "max_inflight", TM_FIELD_INT,
+     offsetof(timers_subscribe_options, max_inflight), 0, 1 << 30},
+    {"topic", "shards", TM_FIELD_INT,
+     offsetof(timers_subscribe_options, shards), 1, TIMERS_SHARDS_MAX},
+};
+const size_t tm__topic_field_count =
+    sizeof tm__topic_fields / sizeof *tm__topic_fields;
+
+int tm__log_level_parse(const char *s) {
+  static const char *names[] = {"error", "warn", "info", "debug"};
+  for (int i = 0; i < 4; i++)
+    if (strcasecmp(s, names[i]) == 0) return i;
+  return -1;
+}
+
+static int check_ints(const void *base, const tm_field *f, size_t n,
+                      const char *what, bool zero_is_default) {
+  for (size_t k = 0; k < n; k++) {
+    if (f[k].kind == TM_FIELD_STRING) continue;
+    int v;
+    memcpy(&v, (const char *)base + f[k].offset, sizeof v);
+    if (zero_is_default && v == 0) continue;
+    if (v < f[k].lo || v > f[k].hi)
+      return tm__error(TIMERS_EINVAL, "%s %s = %d; allowed %d..%d", what,
+                       f[k].name, v, f[k].lo, f[k].hi);
+  }
+  return TIMERS_OK;
 }
 
 int tm__config_check(const timers_config *c) {
-  int rc = TIMERS_OK;
-#define TM_RANGE_(field, lo, hi) \
-  if (rc == TIMERS_OK) rc = range(#field, c->field, lo, hi)
-  TM_RANGE_(db, 0, 1 << 20);
-  TM_RANGE_(connect_timeout_ms, 1, 3600000);
-  TM_RANGE_(command_timeout_ms, 1, 3600000);
-  TM_RANGE_(shards, 1, TIMERS_SHARDS_MAX);
-  TM_RANGE_(pollers, 1, 64);
-  TM_RANGE_(workers, 1, 1024);
-  TM_RANGE_(ring_capacity, 4, 1 << 20);
-  TM_RANGE_(claim_batch, 1, TM_CLAIM_BATCH_MAX);
-  TM_RANGE_(lease_ms, 10, 86400000);
-  TM_RANGE_(max_sleep_ms, 1, 3600000);
-  TM_RANGE_(drain_timeout_ms, 0, 3600000);
-  TM_RANGE_(retry_ms, 0, 3600000);
-  TM_RANGE_(log_level, TIMERS_LOG_ERROR, TIMERS_LOG_DEBUG);
-#undef TM_RANGE_
+  int rc = check_ints(c, tm__config_fields, tm__config_field_count, "config",
+                      false);
   if (rc != TIMERS_OK) return rc;
   if (c->ring_capacity & (c->ring_capacity - 1))
     return tm__error(TIMERS_EINVAL,
                      "config ring_capacity = %d; must be a power of two",
                      c->ring_capacity);
-  if (c->key_prefix && tm__check_topic(c->key_prefix) != TIMERS_OK)
-    return tm__error(TIMERS_EINVAL, "config key_prefix: %s",
-                     timers_last_error());
+  if (c->key_prefix) return tm__check_name("config key_prefix", c->key_prefix);
   return TIMERS_OK;
 }
 
 int tm__subscribe_options_check(const timers_subscribe_options *o) {
-  int rc = TIMERS_OK;
-  if (o->lease_ms) rc = range("lease_ms", o->lease_ms, 10, 86400000);
-  if (rc == TIMERS_OK) rc = range("max_inflight", o->max_inflight, 0, 1 << 30);
-  if (rc == TIMERS_OK && o->shards)
-    rc = range("shards", o->shards, 1, TIMERS_SHARDS_MAX);
-  return rc;
+  return check_ints(o, tm__topic_fields, tm__topic_field_count,
+                    "subscribe option", true);
 }

@@ -6,6 +6,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char last_error[256];
 
@@ -33,10 +34,14 @@ const char *timers_err_name(int err) {
 
 const char *timers_last_error(void) { return last_error; }
 
+/* Formats into a scratch buffer first: callers may pass timers_last_error()
+ * itself as an argument, to prefix context to a detail. */
 int tm__error(int err, const char *fmt, ...) {
+  char msg[sizeof last_error];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(last_error, sizeof last_error, fmt, ap);
+  vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  memcpy(last_error, msg, sizeof msg);
   return err;
 }

@@ -19,20 +19,24 @@ static int topic_char_ok(unsigned char ch) {
          ch == '/';
 }
 
-int tm__check_topic(const char *topic) {
-  if (!topic) return tm__error(TIMERS_EINVAL, "topic is NULL");
-  size_t n = strnlen(topic, TIMERS_TOPIC_MAX + 1);
-  if (n == 0) return tm__error(TIMERS_EINVAL, "topic is empty");
+int tm__check_name(const char *what, const char *name) {
+  if (!name) return tm__error(TIMERS_EINVAL, "%s is NULL", what);
+  size_t n = strnlen(name, TIMERS_TOPIC_MAX + 1);
+  if (n == 0) return tm__error(TIMERS_EINVAL, "%s is empty", what);
   if (n > TIMERS_TOPIC_MAX)
-    return tm__error(TIMERS_ETOOBIG, "topic is longer than %d bytes",
+    return tm__error(TIMERS_ETOOBIG, "%s is longer than %d bytes", what,
                      TIMERS_TOPIC_MAX);
   for (size_t i = 0; i < n; i++)
-    if (!topic_char_ok((unsigned char)topic[i]))
+    if (!topic_char_ok((unsigned char)name[i]))
       return tm__error(TIMERS_EINVAL,
-                       "topic has character 0x%02x at %zu; allowed: "
+                       "%s has character 0x%02x at %zu; allowed: "
                        "A-Z a-z 0-9 _ . - /",
-                       (unsigned char)topic[i], i);
+                       what, (unsigned char)name[i], i);
   return TIMERS_OK;
+}
+
+int tm__check_topic(const char *topic) {
+  return tm__check_name("topic", topic);
 }
 
 int tm__check_id(const char *id) {

@@ -7,6 +7,8 @@
 
 #include "timers.h"
 
+/* A topic or a key prefix: 1..TIMERS_TOPIC_MAX bytes of [A-Za-z0-9_.-/]. */
+int tm__check_name(const char *what, const char *name);
 int tm__check_topic(const char *topic);
 int tm__check_id(const char *id);
 /* Checks the whole timer and computes its activation time (Unix seconds). */
