@@ -111,6 +111,10 @@ typedef struct timers_config {
   int drain_timeout_ms;       /* stop(): wait for handlers; 10000       */
   int retry_ms;               /* schedule/cancel: keep retrying an
                                  unreachable Redis this long; 1000      */
+  /* Key base names of the FASTSTREAM layout, as configured in the Python
+   * library: "timers_timeline" and "timers_payloads".                   */
+  const char *faststream_timeline_key;
+  const char *faststream_payloads_key;
   timers_log_fn log;          /* NULL: no logging                       */
   void *log_userdata;
   timers_log_level log_level; /* most verbose level passed; WARN        */
@@ -176,10 +180,24 @@ typedef struct timers_message {
 typedef timers_outcome (*timers_handler)(const timers_message *msg,
                                          void *userdata);
 
+/* How a topic's timers are stored. */
+typedef enum timers_layout {
+  /* This engine's: N shards, keys <prefix>:{topic:s}:z|p|a, its envelope. */
+  TIMERS_LAYOUT_NATIVE = 0,
+  /* faststream-redis-timers': one shard, keys <timeline>:{topic} and
+   * <payloads>:{topic} (base names in timers_config), FastStream's binary
+   * envelope (headers + body). Python services using that library and this
+   * engine share such a topic's timers both ways. Attempts are not tracked
+   * (the message's attempt is 0) and activate_at is the score the timer had
+   * when claimed. */
+  TIMERS_LAYOUT_FASTSTREAM = 1
+} timers_layout;
+
 typedef struct timers_subscribe_options {
   int lease_ms;      /* 0: the engine's lease_ms                          */
   int max_inflight;  /* handlers of this topic at once; 0: unlimited      */
-  int shards;        /* 0: the engine's shards                            */
+  int shards;        /* 0: the engine's shards (FASTSTREAM: always 1)     */
+  timers_layout layout;
 } timers_subscribe_options;
 
 /* Registers handler for topic; before start() only (TIMERS_ESTATE after),
@@ -187,6 +205,12 @@ typedef struct timers_subscribe_options {
 TIMERS_API int timers_subscribe(timers_engine *e, const char *topic,
                                 timers_handler handler, void *userdata,
                                 const timers_subscribe_options *opts);
+
+/* Declares a topic's options (layout, shards) for scheduling and inspecting
+ * it without subscribing, e.g. a FASTSTREAM topic another process handles.
+ * Before start() only; a subscribed topic needs no declaration. */
+TIMERS_API int timers_declare(timers_engine *e, const char *topic,
+                              const timers_subscribe_options *opts);
 
 /* -------------------------------------------------------------- settings */
 
@@ -197,7 +221,8 @@ TIMERS_API int timers_subscribe(timers_engine *e, const char *topic,
  *             command_timeout_ms retry_ms key_prefix
  *   [engine]  shards pollers workers ring_capacity claim_batch lease_ms
  *             max_sleep_ms drain_timeout_ms log_level (error|warn|info|debug)
- *   [topic NAME]  shards lease_ms max_inflight    (subscribe options)
+ *   [faststream] timeline_key payloads_key
+ *   [topic NAME]  shards lease_ms max_inflight layout (native|faststream)
  *
  * Keys are the timers_config / timers_subscribe_options field names
  * (address = cfg.redis). Environment variables TIMERS_<SECTION>_<KEY>

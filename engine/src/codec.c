@@ -89,3 +89,20 @@ int tm__envelope_decode(const char *blob, size_t len, tm_envelope *env,
   env->header_count = count;
   return 0;
 }
+
+size_t tm__blob_size(timers_layout kind, const timers_timer *t) {
+  (void)kind;
+  return tm__envelope_size(t);
+}
+
+void tm__blob_encode(timers_layout kind, const timers_timer *t, double at,
+                     char *out) {
+  (void)kind;
+  tm__envelope_encode(t, at, out);
+}
+
+void tm__blob_decode(timers_layout kind, const char *blob, size_t len,
+                     tm_envelope *env, timers_header *headers, char *strings) {
+  (void)kind;
+  tm__envelope_decode(blob, len, env, headers, strings);
+}

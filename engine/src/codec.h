@@ -38,4 +38,13 @@ typedef struct tm_envelope {
 int tm__envelope_decode(const char *blob, size_t len, tm_envelope *env,
                         timers_header *headers, char *strings);
 
+/* The stored blob of a timer in a layout. */
+size_t tm__blob_size(timers_layout kind, const timers_timer *t);
+void tm__blob_encode(timers_layout kind, const timers_timer *t, double at,
+                     char *out);
+/* Parses a blob of a layout like tm__envelope_decode; strings must hold
+ * len + 2 * TIMERS_HEADERS_MAX bytes. */
+void tm__blob_decode(timers_layout kind, const char *blob, size_t len,
+                     tm_envelope *env, timers_header *headers, char *strings);
+
 #endif

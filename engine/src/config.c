@@ -25,6 +25,8 @@ void timers_config_init(timers_config *cfg) {
       .max_sleep_ms = 30000,
       .drain_timeout_ms = 10000,
       .retry_ms = 1000,
+      .faststream_timeline_key = "timers_timeline",
+      .faststream_payloads_key = "timers_payloads",
       .log_level = TIMERS_LOG_WARN,
   };
 }
@@ -53,6 +55,8 @@ const tm_field tm__config_fields[] = {
     TM_INT_("engine", drain_timeout_ms, 0, 3600000),
     {"engine", "log_level", TM_FIELD_LEVEL, offsetof(timers_config, log_level),
      TIMERS_LOG_ERROR, TIMERS_LOG_DEBUG},
+    TM_STR_("faststream", "timeline_key", faststream_timeline_key),
+    TM_STR_("faststream", "payloads_key", faststream_payloads_key),
 };
 const size_t tm__config_field_count =
     sizeof tm__config_fields / sizeof *tm__config_fields;
@@ -65,9 +69,18 @@ const tm_field tm__topic_fields[] = {
      offsetof(timers_subscribe_options, max_inflight), 0, 1 << 30},
     {"topic", "shards", TM_FIELD_INT,
      offsetof(timers_subscribe_options, shards), 1, TIMERS_SHARDS_MAX},
+    {"topic", "layout", TM_FIELD_LAYOUT,
+     offsetof(timers_subscribe_options, layout), TIMERS_LAYOUT_NATIVE,
+     TIMERS_LAYOUT_FASTSTREAM},
 };
 const size_t tm__topic_field_count =
     sizeof tm__topic_fields / sizeof *tm__topic_fields;
+
+int tm__layout_parse(const char *s) {
+  if (strcasecmp(s, "native") == 0) return TIMERS_LAYOUT_NATIVE;
+  if (strcasecmp(s, "faststream") == 0) return TIMERS_LAYOUT_FASTSTREAM;
+  return -1;
+}
 
 int tm__log_level_parse(const char *s) {
   static const char *names[] = {"error", "warn", "info", "debug"};
@@ -98,8 +111,14 @@ int tm__config_check(const timers_config *c) {
     return tm__error(TIMERS_EINVAL,
                      "config ring_capacity = %d; must be a power of two",
                      c->ring_capacity);
-  if (c->key_prefix) return tm__check_name("config key_prefix", c->key_prefix);
-  return TIMERS_OK;
+  if (c->key_prefix) rc = tm__check_name("config key_prefix", c->key_prefix);
+  if (rc == TIMERS_OK && c->faststream_timeline_key)
+    rc = tm__check_name("config faststream_timeline_key",
+                        c->faststream_timeline_key);
+  if (rc == TIMERS_OK && c->faststream_payloads_key)
+    rc = tm__check_name("config faststream_payloads_key",
+                        c->faststream_payloads_key);
+  return rc;
 }
 
 int tm__subscribe_options_check(const timers_subscribe_options *o) {

@@ -14,7 +14,12 @@
 /* Lua's unpack() in the claim script takes 2 arguments per timer. */
 #define TM_CLAIM_BATCH_MAX 2048
 
-typedef enum { TM_FIELD_INT, TM_FIELD_STRING, TM_FIELD_LEVEL } tm_field_kind;
+typedef enum {
+  TM_FIELD_INT,
+  TM_FIELD_STRING,
+  TM_FIELD_LEVEL,  /* error|warn|info|debug -> timers_log_level */
+  TM_FIELD_LAYOUT  /* native|faststream -> timers_layout */
+} tm_field_kind;
 
 typedef struct tm_field {
   const char *section; /* "redis" or "engine" */
@@ -31,6 +36,8 @@ extern const size_t tm__config_field_count;
 extern const tm_field tm__topic_fields[];
 extern const size_t tm__topic_field_count;
 
+/* "native" "faststream" -> layout; -1 if none. */
+int tm__layout_parse(const char *s);
 /* "error" "warn" "info" "debug" -> level; -1 if none. */
 int tm__log_level_parse(const char *s);
 

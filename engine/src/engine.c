@@ -34,6 +34,16 @@ static int copy_config(timers_engine *e, const timers_config *cfg) {
   e->cfg = *cfg;
   e->key_prefix = tm__strdup(cfg->key_prefix ? cfg->key_prefix : "timers");
   e->cfg.key_prefix = e->key_prefix;
+  e->fs_timeline = tm__strdup(cfg->faststream_timeline_key
+                                  ? cfg->faststream_timeline_key
+                                  : "timers_timeline");
+  e->fs_payloads = tm__strdup(cfg->faststream_payloads_key
+                                  ? cfg->faststream_payloads_key
+                                  : "timers_payloads");
+  e->cfg.faststream_timeline_key = e->fs_timeline;
+  e->cfg.faststream_payloads_key = e->fs_payloads;
+  if (!e->fs_timeline || !e->fs_payloads)
+    return tm__error(TIMERS_ENOMEM, "out of memory");
   e->cfg.redis = NULL; /* parsed into e->redis; not kept */
   e->cfg.username = e->cfg.password = NULL;
   e->redis.username = tm__strdup(cfg->username);
@@ -92,10 +102,11 @@ static void topic_free(tm_topic *t) {
   tm__free(t);
 }
 
-static char *key_dup(timers_engine *e, const char *topic, uint32_t s, char k) {
-  char buf[TM_KEY_MAX];
-  tm__shard_key(buf, e->key_prefix, topic, s, k);
-  return tm__strdup(buf);
+/* A topic's shard count from its options: FASTSTREAM has exactly one. */
+static uint32_t tm__options_shards(const timers_engine *e,
+                                   const timers_subscribe_options *o) {
+  if (o->layout == TIMERS_LAYOUT_FASTSTREAM) return 1;
+  return (uint32_t)(o->shards ? o->shards : e->cfg.shards);
 }
 
 static tm_topic *topic_new(timers_engine *e, const char *name,
@@ -109,18 +120,22 @@ static tm_topic *topic_new(timers_engine *e, const char *name,
   t->userdata = ud;
   t->lease_ms = o->lease_ms ? o->lease_ms : e->cfg.lease_ms;
   t->max_inflight = o->max_inflight;
-  t->nshards = (uint32_t)(o->shards ? o->shards : e->cfg.shards);
+  t->layout = o->layout;
+  tm_layout l = {tm__options_shards(e, o), o->layout};
+  t->nshards = l.nshards;
   t->shards = tm__calloc(t->nshards, sizeof *t->shards);
   if (!t->name || !t->shards) goto fail;
   for (uint32_t i = 0; i < t->nshards; i++) {
     tm_shard *s = &t->shards[i];
+    char keys[3][TM_KEY_MAX];
     s->topic = t;
     s->index = i;
     atomic_init(&s->next_due_us, 0); /* unknown: look at once */
     atomic_init(&s->hint_us, INT64_MAX);
-    s->zkey = key_dup(e, name, i, TM_KEY_Z);
-    s->pkey = key_dup(e, name, i, TM_KEY_P);
-    s->akey = key_dup(e, name, i, TM_KEY_A);
+    tm__topic_keys(e, &l, name, i, keys);
+    s->zkey = tm__strdup(keys[0]);
+    s->pkey = tm__strdup(keys[1]);
+    s->akey = tm__strdup(keys[2]);
     if (!s->zkey || !s->pkey || !s->akey) goto fail;
   }
   return t;
@@ -129,26 +144,55 @@ fail:
   return NULL;
 }
 
+/* What subscribe and declare both require of a topic and its options. */
+static int check_new_topic(timers_engine *e, const char *topic,
+                           const timers_subscribe_options *opts,
+                           const char *what) {
+  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
+  int rc = tm__check_topic(topic);
+  if (rc == TIMERS_OK) rc = tm__subscribe_options_check(opts);
+  if (rc != TIMERS_OK) return rc;
+  if (atomic_load(&e->state) != TM_CREATED)
+    return tm__error(TIMERS_ESTATE, "%s '%s' after start", what, topic);
+  if (tm__topic_find(e, topic))
+    return tm__error(TIMERS_EEXIST, "topic '%s' is already subscribed", topic);
+  for (size_t i = 0; i < e->ndeclared; i++)
+    if (strcmp(e->declared[i].topic, topic) == 0)
+      return tm__error(TIMERS_EEXIST, "topic '%s' is already declared", topic);
+  return TIMERS_OK;
+}
+
 int timers_subscribe(timers_engine *e, const char *topic,
                      timers_handler handler, void *userdata,
                      const timers_subscribe_options *opts) {
-  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
-  if (!handler) return tm__error(TIMERS_EINVAL, "handler is NULL");
-  int rc = tm__check_topic(topic);
-  if (rc != TIMERS_OK) return rc;
   timers_subscribe_options none = {0};
   if (!opts) opts = &none;
-  if ((rc = tm__subscribe_options_check(opts)) != TIMERS_OK) return rc;
-  if (atomic_load(&e->state) != TM_CREATED)
-    return tm__error(TIMERS_ESTATE, "subscribe to '%s' after start", topic);
-  if (tm__topic_find(e, topic))
-    return tm__error(TIMERS_EEXIST, "topic '%s' is already subscribed", topic);
+  int rc = check_new_topic(e, topic, opts, "subscribe to");
+  if (rc != TIMERS_OK) return rc;
+  if (!handler) return tm__error(TIMERS_EINVAL, "handler is NULL");
   tm_topic **grown = tm__realloc(e->topics, sizeof *grown * (e->ntopics + 1));
   if (!grown) return tm__error(TIMERS_ENOMEM, "out of memory");
   e->topics = grown;
   tm_topic *t = topic_new(e, topic, handler, userdata, opts);
   if (!t) return tm__error(TIMERS_ENOMEM, "out of memory");
   e->topics[e->ntopics++] = t;
+  return TIMERS_OK;
+}
+
+int timers_declare(timers_engine *e, const char *topic,
+                   const timers_subscribe_options *opts) {
+  timers_subscribe_options none = {0};
+  if (!opts) opts = &none;
+  int rc = check_new_topic(e, topic, opts, "declare");
+  if (rc != TIMERS_OK) return rc;
+  tm_topic_cache_entry *g =
+      tm__realloc(e->declared, sizeof *g * (e->ndeclared + 1));
+  if (!g) return tm__error(TIMERS_ENOMEM, "out of memory");
+  e->declared = g;
+  char *name = tm__strdup(topic);
+  if (!name) return tm__error(TIMERS_ENOMEM, "out of memory");
+  e->declared[e->ndeclared++] =
+      (tm_topic_cache_entry){name, {tm__options_shards(e, opts), opts->layout}};
   return TIMERS_OK;
 }
 
@@ -159,6 +203,7 @@ static int check_shard_counts(timers_engine *e, tm_conn *c, void *arg) {
   for (size_t i = 0; rc == TIMERS_OK && i < e->ntopics; i++) {
     tm_topic *t = e->topics[i];
     uint32_t got = 0;
+    if (t->layout == TIMERS_LAYOUT_FASTSTREAM) continue; /* one shard */
     rc = tm__meta_shards(c, e->key_prefix, t->name, t->nshards, &got);
     if (rc == TIMERS_OK && got != t->nshards)
       rc = tm__error(TIMERS_ESHARDS,
@@ -284,6 +329,10 @@ void timers_engine_destroy(timers_engine *e) {
   tm__free(e->shards);
   for (size_t i = 0; i < e->ncache; i++) tm__free(e->cache[i].topic);
   tm__free(e->cache);
+  for (size_t i = 0; i < e->ndeclared; i++) tm__free(e->declared[i].topic);
+  tm__free(e->declared);
+  tm__free(e->fs_timeline);
+  tm__free(e->fs_payloads);
   tm__pool_free(e);
   tm__redis_opts_free(&e->redis);
   tm__free(e->key_prefix);

@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "conn.h"
+#include "keys.h"
 #include "ring.h"
 #include "timers.h"
 
@@ -55,9 +56,16 @@ typedef struct tm_shard {
   tm_counters counters;
 } tm_shard;
 
+/* Where a topic's timers are: shard count and layout. */
+typedef struct tm_layout {
+  uint32_t nshards;
+  timers_layout kind;
+} tm_layout;
+
 struct tm_topic {
   timers_engine *engine;
   char *name;                    /* owned */
+  timers_layout layout;
   timers_handler handler;
   void *userdata;
   int lease_ms, max_inflight;    /* max_inflight 0: unlimited */
@@ -74,6 +82,7 @@ struct tm_job {
   uint32_t attempt;
   timers_outcome outcome;        /* set by the worker */
   double activate_at;            /* set by the worker from the envelope */
+  double claimed_score;          /* the score before the claim */
   double fired_at;               /* wall time the handler started */
   size_t id_len, blob_len;
   char *id, *blob;               /* point into data */
@@ -109,7 +118,7 @@ enum { TM_CREATED, TM_RUNNING, TM_STOPPING, TM_STOPPED };
 
 typedef struct tm_topic_cache_entry {
   char *topic;
-  uint32_t nshards;
+  tm_layout layout;
 } tm_topic_cache_entry;
 
 struct timers_engine {
@@ -123,7 +132,12 @@ struct timers_engine {
   tm_shard **shards;             /* all shards of subscribed topics */
   size_t nshards;
 
-  /* Shard counts of topics scheduled to but not subscribed. */
+  char *fs_timeline, *fs_payloads; /* FASTSTREAM key bases, owned */
+  /* Layouts of topics declared (not subscribed); frozen at start. */
+  tm_topic_cache_entry *declared;
+  size_t ndeclared;
+
+  /* Layouts of topics used but neither subscribed nor declared. */
   pthread_mutex_t cache_lock;
   tm_topic_cache_entry *cache;
   size_t ncache, cache_cap;
@@ -186,10 +200,15 @@ typedef int (*tm_op)(timers_engine *e, tm_conn *c, void *arg);
 /* Runs op on a pooled connection; on TIMERS_ECONN (the connection is then
  * closed) reconnects and runs it again, with backoff, within retry_ms. */
 int tm__run_op(timers_engine *e, tm_op op, void *arg);
-/* The shard count of a topic: subscribed, cached, or from Redis (which
- * records the engine's default for a new topic). Thread-safe. */
-int tm__topic_shards(timers_engine *e, tm_conn *c, const char *topic,
-                     uint32_t *n);
+/* A topic's layout: subscribed, declared, cached, or its shard count read
+ * from Redis (which records the engine's default for a new topic).
+ * Thread-safe. */
+int tm__topic_layout(timers_engine *e, tm_conn *c, const char *topic,
+                     tm_layout *out);
+/* The z, p and a keys of a shard in a layout (the scripts' KEYS). */
+void tm__topic_keys(const timers_engine *e, const tm_layout *l,
+                    const char *topic, uint32_t shard,
+                    char keys[3][TM_KEY_MAX]);
 /* Records (first caller wins) and returns a topic's shard count. */
 int tm__meta_shards(tm_conn *c, const char *prefix, const char *topic,
                     uint32_t want, uint32_t *got);

@@ -23,12 +23,14 @@ typedef struct tm_inspect {
 } tm_inspect;
 
 /* Copies the envelope's payload and headers into info (owned). */
-static int fill_envelope(timers_timer_info *info, const redisReply *blob) {
+static int fill_envelope(timers_timer_info *info, timers_layout kind,
+                         const redisReply *blob) {
   timers_header hs[TIMERS_HEADERS_MAX];
-  char *strings = tm__malloc(blob->len + 1);
+  char *strings = tm__malloc(blob->len + 2 * TIMERS_HEADERS_MAX);
   tm_envelope env;
   if (!strings) return tm__error(TIMERS_ENOMEM, "out of memory");
-  tm__envelope_decode(blob->str, blob->len, &env, hs, strings);
+  tm__blob_decode(kind, blob->str, blob->len, &env, hs, strings);
+  if (kind == TIMERS_LAYOUT_FASTSTREAM) env.activate_at = info->score;
   info->activate_at = env.activate_at;
   info->payload = tm__malloc(env.payload_len + 1);
   info->headers = tm__calloc(env.header_count, sizeof *info->headers);
@@ -52,12 +54,12 @@ static int fill_envelope(timers_timer_info *info, const redisReply *blob) {
 
 static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
   tm_inspect *o = arg;
-  uint32_t n;
-  int rc = tm__topic_shards(e, c, o->topic, &n);
+  tm_layout l;
+  int rc = tm__topic_layout(e, c, o->topic, &l);
   if (rc != TIMERS_OK) return rc;
-  uint32_t shard = timers_shard_of(o->id, strlen(o->id), n);
+  uint32_t shard = timers_shard_of(o->id, strlen(o->id), l.nshards);
   char keys[3][TM_KEY_MAX];
-  tm__shard_keys(keys, e->key_prefix, o->topic, shard);
+  tm__topic_keys(e, &l, o->topic, shard, keys);
   redisAppendCommand(c->ctx, "ZSCORE %s %s", keys[0], o->id);
   redisAppendCommand(c->ctx, "HGET %s %s", keys[1], o->id);
   redisAppendCommand(c->ctx, "HGET %s %s", keys[2], o->id);
@@ -77,7 +79,7 @@ static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
     info->score = strtod(r[0]->str, NULL);
     info->attempts = r[2]->type == REDIS_REPLY_STRING
                          ? (uint32_t)strtoul(r[2]->str, NULL, 10) : 0;
-    rc = fill_envelope(info, r[1]);
+    rc = fill_envelope(info, l.kind, r[1]);
     info->leased = info->attempts > 0 && info->score > tm__wall() &&
                    fabs(info->score - info->activate_at) > 1e-6;
     if (rc != TIMERS_OK) timers_timer_info_free(info);
@@ -157,9 +159,10 @@ static void add_depth(timers_shard_depth *t, const timers_shard_depth *s) {
 static int depth_op(timers_engine *e, tm_conn *c, void *arg) {
   tm_depth_op *o = arg;
   timers_topic_depth *d = o->d;
-  uint32_t n;
-  int rc = tm__topic_shards(e, c, o->topic, &n);
+  tm_layout l;
+  int rc = tm__topic_layout(e, c, o->topic, &l);
   if (rc != TIMERS_OK) return rc;
+  uint32_t n = l.nshards;
   tm__free(d->per_shard); /* from an earlier try */
   if (!(d->per_shard = tm__calloc(n, sizeof *d->per_shard)))
     return tm__error(TIMERS_ENOMEM, "out of memory");
@@ -167,9 +170,9 @@ static int depth_op(timers_engine *e, tm_conn *c, void *arg) {
   d->now = tm__wall();
   memset(&d->total, 0, sizeof d->total);
   for (uint32_t s = 0; s < n; s++) {
-    char key[TM_KEY_MAX];
-    tm__shard_key(key, e->key_prefix, o->topic, s, TM_KEY_Z);
-    append_depth(c, key, d->now);
+    char keys[3][TM_KEY_MAX];
+    tm__topic_keys(e, &l, o->topic, s, keys);
+    append_depth(c, keys[0], d->now);
   }
   for (uint32_t s = 0; s < n; s++) {
     redisReply *r[TM_DEPTH_CMDS] = {0};

@@ -34,6 +34,7 @@ struct timers_pending_iter {
   char topic[TIMERS_TOPIC_MAX + 1];
   char max[48];
   uint32_t nshards;
+  tm_layout layout;
   tm_cursor *cur;
   uint32_t refill;    /* shard being refilled (for the op) */
   char id[TIMERS_ID_MAX + 1];
@@ -41,7 +42,9 @@ struct timers_pending_iter {
 
 static int shards_op(timers_engine *e, tm_conn *c, void *arg) {
   timers_pending_iter *it = arg;
-  return tm__topic_shards(e, c, it->topic, &it->nshards);
+  int rc = tm__topic_layout(e, c, it->topic, &it->layout);
+  it->nshards = it->layout.nshards;
+  return rc;
 }
 
 int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
@@ -77,8 +80,9 @@ int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
 static int refill_op(timers_engine *e, tm_conn *c, void *arg) {
   timers_pending_iter *it = arg;
   tm_cursor *cu = &it->cur[it->refill];
-  char key[TM_KEY_MAX], off[24], count[24];
-  tm__shard_key(key, e->key_prefix, it->topic, it->refill, TM_KEY_Z);
+  char keys[3][TM_KEY_MAX], off[24], count[24];
+  tm__topic_keys(e, &it->layout, it->topic, it->refill, keys);
+  const char *key = keys[0];
   snprintf(off, sizeof off, "%lld", cu->ties);
   snprintf(count, sizeof count, "%d", TM_PAGE);
   const char *argv[] = {"ZRANGE", key, cu->min, it->max, "BYSCORE",

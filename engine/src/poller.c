@@ -112,8 +112,9 @@ static int64_t shard_due(tm_shard *s) {
 
 /* ----------------------------------------------------------- completions */
 
+/* First deliveries only (attempt 0: not tracked, FASTSTREAM layout). */
 static void record_lateness(tm_poller *p, const tm_job *j) {
-  if (j->attempt != 1 || j->activate_at <= 0) return;
+  if (j->attempt > 1 || j->activate_at <= 0) return;
   double late = j->fired_at - j->activate_at;
   tm__count(&p->lateness[tm__lateness_bucket(late)], 1);
   if (late > 0) tm__count(&p->lateness_sum_us, (uint64_t)(late * 1e6));
@@ -218,10 +219,12 @@ static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
   snprintf(c->lease, sizeof c->lease, "%.6f",
            t->now + s->topic->lease_ms / 1000.0);
   snprintf(count, sizeof count, "%u", n);
-  const char *argv[] = {s->zkey, s->pkey, s->akey, t->now_str, c->lease, count};
-  size_t len[6];
-  for (int k = 0; k < 6; k++) len[k] = strlen(argv[k]);
-  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_CLAIM, 3, 6, argv, len);
+  const char *track = s->topic->layout == TIMERS_LAYOUT_NATIVE ? "1" : "0";
+  const char *argv[] = {s->zkey, s->pkey,  s->akey, t->now_str,
+                        c->lease, count,   track};
+  size_t len[7];
+  for (int k = 0; k < 7; k++) len[k] = strlen(argv[k]);
+  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_CLAIM, 3, 7, argv, len);
   if (rc == TIMERS_OK) t->ncalls++;
   return rc;
 }
@@ -287,14 +290,14 @@ static unsigned take_claim(tm_poller *p, tm_call *c, const redisReply *r) {
     return 0;
   const redisReply *items = r->element[1];
   unsigned got = 0;
-  for (size_t k = 0; k + 2 < items->elements && got < c->count; k += 3) {
-    const redisReply *id = items->element[k], *blob = items->element[k + 1];
-    if (id->type != REDIS_REPLY_STRING || blob->type != REDIS_REPLY_STRING)
+  for (size_t k = 0; k + 3 < items->elements && got < c->count; k += 4) {
+    redisReply *const *f = &items->element[k]; /* id, blob, attempts, score */
+    if (f[0]->type != REDIS_REPLY_STRING || f[1]->type != REDIS_REPLY_STRING)
       continue;
-    tm_job *j = job_new(c->shard, id, blob, c->lease);
+    tm_job *j = job_new(c->shard, f[0], f[1], c->lease);
     if (!j) break; /* OOM: the lease runs out, then it is claimed again */
-    j->attempt = items->element[k + 2]->type == REDIS_REPLY_INTEGER
-                     ? (uint32_t)items->element[k + 2]->integer : 1;
+    j->attempt = f[2]->type == REDIS_REPLY_INTEGER ? (uint32_t)f[2]->integer : 0;
+    j->claimed_score = f[3]->type == REDIS_REPLY_STRING ? strtod(f[3]->str, NULL) : 0;
     tm__ring_push_spmc(&p->work, j); /* cannot fail: inflight <= capacity */
     got++;
   }

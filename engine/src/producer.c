@@ -92,16 +92,16 @@ int tm__meta_shards(tm_conn *c, const char *prefix, const char *topic,
   return rc;
 }
 
-static bool cache_get(timers_engine *e, const char *topic, uint32_t *n) {
+static bool cache_get(timers_engine *e, const char *topic, tm_layout *l) {
   bool hit = false;
   tm__lock(e, &e->cache_lock);
   for (size_t i = 0; i < e->ncache && !hit; i++)
-    if (strcmp(e->cache[i].topic, topic) == 0) *n = e->cache[i].nshards, hit = true;
+    if (strcmp(e->cache[i].topic, topic) == 0) *l = e->cache[i].layout, hit = true;
   pthread_mutex_unlock(&e->cache_lock);
   return hit;
 }
 
-static void cache_put(timers_engine *e, const char *topic, uint32_t n) {
+static void cache_put(timers_engine *e, const char *topic, tm_layout l) {
   char *name = tm__strdup(topic);
   tm__lock(e, &e->cache_lock);
   bool present = false;
@@ -113,31 +113,58 @@ static void cache_put(timers_engine *e, const char *topic, uint32_t n) {
     if (g) e->cache = g, e->cache_cap = cap;
   }
   if (!present && name && e->ncache < e->cache_cap) {
-    e->cache[e->ncache++] = (tm_topic_cache_entry){name, n};
+    e->cache[e->ncache++] = (tm_topic_cache_entry){name, l};
     name = NULL;
   }
   pthread_mutex_unlock(&e->cache_lock);
   tm__free(name); /* not cached: asked again next time, still correct */
 }
 
-int tm__topic_shards(timers_engine *e, tm_conn *c, const char *topic,
-                     uint32_t *n) {
-  if (cache_get(e, topic, n)) return TIMERS_OK;
+/* What this engine was told about a topic (subscribe or declare): its
+ * layout, and for a native one the shard count it expects. */
+static tm_layout configured_layout(timers_engine *e, const char *topic) {
   tm_topic *t = tm__topic_find(e, topic);
-  uint32_t want = t ? t->nshards : (uint32_t)e->cfg.shards;
-  int rc = tm__meta_shards(c, e->key_prefix, topic, want, n);
-  if (rc == TIMERS_OK) cache_put(e, topic, *n);
+  if (t) return (tm_layout){t->nshards, t->layout};
+  for (size_t i = 0; i < e->ndeclared; i++)
+    if (strcmp(e->declared[i].topic, topic) == 0) return e->declared[i].layout;
+  return (tm_layout){(uint32_t)e->cfg.shards, TIMERS_LAYOUT_NATIVE};
+}
+
+int tm__topic_layout(timers_engine *e, tm_conn *c, const char *topic,
+                     tm_layout *out) {
+  tm_layout want = configured_layout(e, topic);
+  if (want.kind == TIMERS_LAYOUT_FASTSTREAM) { /* one shard, no meta key */
+    *out = want;
+    return TIMERS_OK;
+  }
+  if (cache_get(e, topic, out)) return TIMERS_OK;
+  out->kind = TIMERS_LAYOUT_NATIVE;
+  int rc = tm__meta_shards(c, e->key_prefix, topic, want.nshards, &out->nshards);
+  if (rc == TIMERS_OK) cache_put(e, topic, *out);
   return rc;
 }
 
+void tm__topic_keys(const timers_engine *e, const tm_layout *l,
+                    const char *topic, uint32_t shard,
+                    char keys[3][TM_KEY_MAX]) {
+  if (l->kind == TIMERS_LAYOUT_NATIVE) {
+    tm__shard_keys(keys, e->key_prefix, topic, shard);
+    return;
+  }
+  snprintf(keys[0], TM_KEY_MAX, "%s:{%s}", e->fs_timeline, topic);
+  snprintf(keys[1], TM_KEY_MAX, "%s:{%s}", e->fs_payloads, topic);
+  snprintf(keys[2], TM_KEY_MAX, "%s:{%s}:fs-attempts", e->key_prefix, topic);
+}
+
 /* The local shard for a hint, if this engine polls that topic with the
- * same shard count. */
+ * same layout. */
 static tm_shard *local_shard(timers_engine *e, const char *topic,
-                             uint32_t nshards, uint32_t shard) {
+                             const tm_layout *l, uint32_t shard) {
   if (atomic_load_explicit(&e->state, memory_order_acquire) != TM_RUNNING)
     return NULL;
   tm_topic *t = tm__topic_find(e, topic);
-  return t && t->nshards == nshards ? &t->shards[shard] : NULL;
+  return t && t->nshards == l->nshards && t->layout == l->kind
+             ? &t->shards[shard] : NULL;
 }
 
 /* ----------------------------------------------------------- scheduling */
@@ -145,6 +172,7 @@ static tm_shard *local_shard(timers_engine *e, const char *topic,
 typedef struct tm_item {
   const timers_timer *t;
   double at;
+  tm_layout layout; /* of its topic */
   uint32_t shard;
   char id[TIMERS_ID_MAX + 1];
 } tm_item;
@@ -161,7 +189,7 @@ static int append_group(timers_engine *e, tm_conn *c, tm_item *items,
   const tm_item *first = &items[order[from]];
   size_t n = to - from, argc = 7 + 4 * n, blob_bytes = 0;
   for (size_t k = from; k < to; k++)
-    blob_bytes += tm__envelope_size(items[order[k]].t);
+    blob_bytes += tm__blob_size(first->layout.kind, items[order[k]].t);
   const char **argv = tm__malloc(sizeof *argv * argc);
   size_t *len = tm__malloc(sizeof *len * argc);
   char *scores = tm__malloc(32 * n), *blobs = tm__malloc(blob_bytes);
@@ -172,7 +200,7 @@ static int append_group(timers_engine *e, tm_conn *c, tm_item *items,
     goto out;
   }
   const char *topic = first->t->topic;
-  tm__shard_keys(keys, e->key_prefix, topic, first->shard);
+  tm__topic_keys(e, &first->layout, topic, first->shard, keys);
   for (int k = 0; k < 3; k++) argv[k] = keys[k], len[k] = strlen(keys[k]);
   len[3] = (size_t)tm__wake_channel(chan, e->key_prefix, topic), argv[3] = chan;
   len[4] = (size_t)snprintf(shard, sizeof shard, "%u", first->shard);
@@ -182,12 +210,13 @@ static int append_group(timers_engine *e, tm_conn *c, tm_item *items,
   char *b = blobs;
   for (size_t k = 0; k < n; k++) {
     const tm_item *it = &items[order[from + k]];
-    size_t zj = 7 + 2 * k, hj = 7 + 2 * n + 2 * k, blen = tm__envelope_size(it->t);
+    size_t zj = 7 + 2 * k, hj = 7 + 2 * n + 2 * k;
+    size_t blen = tm__blob_size(it->layout.kind, it->t);
     argv[zj] = scores + 32 * k;
     len[zj] = (size_t)snprintf(scores + 32 * k, 32, "%.6f", it->at);
     argv[zj + 1] = argv[hj] = it->id;
     len[zj + 1] = len[hj] = strlen(it->id);
-    tm__envelope_encode(it->t, it->at, b);
+    tm__blob_encode(it->layout.kind, it->t, it->at, b);
     argv[hj + 1] = b, len[hj + 1] = blen;
     b += blen;
     if (it->at < items[order[from + earliest]].at) earliest = k;
@@ -214,14 +243,15 @@ static int order_by_shard(tm_item *items, size_t *idx, size_t n,
 /* Appends the script calls for all items of one topic; *calls counts them. */
 static int append_topic(timers_engine *e, tm_conn *c, tm_item *items,
                         size_t *idx, size_t n, size_t *order, size_t *calls) {
-  uint32_t nshards;
-  int rc = tm__topic_shards(e, c, items[idx[0]].t->topic, &nshards);
+  tm_layout l;
+  int rc = tm__topic_layout(e, c, items[idx[0]].t->topic, &l);
   if (rc != TIMERS_OK) return rc;
   for (size_t k = 0; k < n; k++) {
     tm_item *it = &items[idx[k]];
-    it->shard = timers_shard_of(it->id, strlen(it->id), nshards);
+    it->layout = l;
+    it->shard = timers_shard_of(it->id, strlen(it->id), l.nshards);
   }
-  if ((rc = order_by_shard(items, idx, n, nshards, order)) != TIMERS_OK)
+  if ((rc = order_by_shard(items, idx, n, l.nshards, order)) != TIMERS_OK)
     return rc;
   for (size_t from = 0; from < n && rc == TIMERS_OK;) {
     size_t to = from + 1;
@@ -236,15 +266,9 @@ static int append_topic(timers_engine *e, tm_conn *c, tm_item *items,
 }
 
 static void hint_and_count(timers_engine *e, tm_item *items, size_t n) {
-  const char *topic = NULL; /* items of one topic are usually adjacent */
-  uint32_t nshards = 0;
-  bool known = false;
   for (size_t k = 0; k < n; k++) {
-    if (!topic || strcmp(topic, items[k].t->topic) != 0) {
-      topic = items[k].t->topic;
-      known = cache_get(e, topic, &nshards);
-    }
-    tm_shard *s = known ? local_shard(e, topic, nshards, items[k].shard) : NULL;
+    tm_shard *s = local_shard(e, items[k].t->topic, &items[k].layout,
+                              items[k].shard);
     if (s) {
       tm__count(&s->counters.scheduled, 1);
       tm__shard_hint(s, tm__secs_to_us(items[k].at));
@@ -335,10 +359,10 @@ typedef struct tm_one {
 
 static int shard_keys_of(timers_engine *e, tm_conn *c, const char *topic,
                          const char *id, char keys[3][TM_KEY_MAX]) {
-  uint32_t n;
-  int rc = tm__topic_shards(e, c, topic, &n);
+  tm_layout l;
+  int rc = tm__topic_layout(e, c, topic, &l);
   if (rc != TIMERS_OK) return rc;
-  tm__shard_keys(keys, e->key_prefix, topic, timers_shard_of(id, strlen(id), n));
+  tm__topic_keys(e, &l, topic, timers_shard_of(id, strlen(id), l.nshards), keys);
   return TIMERS_OK;
 }
 
@@ -398,12 +422,12 @@ int timers_is_pending(timers_engine *e, const char *topic, const char *id,
 
 static int clear_op(timers_engine *e, tm_conn *c, void *arg) {
   tm_one *o = arg;
-  uint32_t n;
+  tm_layout l = {0, TIMERS_LAYOUT_NATIVE};
   uint32_t appended = 0;
-  int rc = tm__topic_shards(e, c, o->topic, &n);
-  for (uint32_t s = 0; s < n && rc == TIMERS_OK; s++) {
+  int rc = tm__topic_layout(e, c, o->topic, &l);
+  for (uint32_t s = 0; s < l.nshards && rc == TIMERS_OK; s++) {
     char keys[3][TM_KEY_MAX];
-    tm__shard_keys(keys, e->key_prefix, o->topic, s);
+    tm__topic_keys(e, &l, o->topic, s, keys);
     const char *argv[] = {keys[0], keys[1], keys[2]};
     size_t len[] = {strlen(keys[0]), strlen(keys[1]), strlen(keys[2])};
     rc = tm__conn_append_script(c, TM_SCRIPT_CLEAR, 3, 3, argv, len);

@@ -10,7 +10,7 @@
 
 typedef enum tm_script {
   TM_SCRIPT_SCHEDULE, /* KEYS z p a; ARGV channel shard earliest n pairs...  */
-  TM_SCRIPT_CLAIM,    /* KEYS z p a; ARGV now lease count -> {next, {id blob n}} */
+  TM_SCRIPT_CLAIM,    /* KEYS z p a; ARGV now lease count track            */
   TM_SCRIPT_COMMIT,   /* KEYS z p a; ARGV (lease id)... -> removed count      */
   TM_SCRIPT_CANCEL,   /* KEYS z p a; ARGV id -> 0/1                           */
   TM_SCRIPT_CLEAR,    /* KEYS z p a -> members removed                        */

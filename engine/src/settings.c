@@ -25,7 +25,7 @@ typedef struct tm_topic_opts {
 
 struct timers_settings {
   timers_config cfg;
-  char *strings[8];          /* owned copies, one per string field */
+  char *strings[32];         /* owned copies, by index in the field table */
   tm_topic_opts *topics;
   size_t ntopics;
   /* Parse state: where the first error happened. */
@@ -58,11 +58,13 @@ static int set_string(timers_settings *s, const tm_field *f, const char *v) {
   char *copy = tm__strdup(v);
   if (!copy || slot >= sizeof s->strings / sizeof *s->strings)
     return tm__error(TIMERS_ENOMEM, "out of memory");
-  if (strcmp(f->name, "key_prefix") == 0 &&
-      tm__check_name("key_prefix", v) != TIMERS_OK) {
+  bool name_like = f->offset != offsetof(timers_config, redis) &&
+                   f->offset != offsetof(timers_config, username) &&
+                   f->offset != offsetof(timers_config, password);
+  if (name_like && *v && tm__check_name(f->name, v) != TIMERS_OK) {
     tm__free(copy);
-    return tm__error(TIMERS_EINVAL, "[redis] key_prefix = %s: %s", v,
-                     timers_last_error());
+    return tm__error(TIMERS_EINVAL, "[%s] %s = %s: %s", f->section, f->name,
+                     v, timers_last_error());
   }
   tm__free(s->strings[slot]);
   s->strings[slot] = copy;
@@ -117,12 +119,16 @@ static int set_topic_key(timers_settings *s, const char *topic,
                                  "topic", key);
   if (!f)
     return tm__error(TIMERS_EINVAL, "[topic %s] %s: unknown key; allowed "
-                     "shards, lease_ms, max_inflight", topic, key);
-  int v;
-  int rc = parse_int(f, value, &v);
-  if (rc != TIMERS_OK)
+                     "shards, lease_ms, max_inflight, layout", topic, key);
+  int v, rc = TIMERS_OK;
+  if (f->kind == TM_FIELD_LAYOUT) {
+    if ((v = tm__layout_parse(value)) < 0)
+      return tm__error(TIMERS_EINVAL, "[topic %s] layout = %s: allowed "
+                       "native, faststream", topic, value);
+  } else if ((rc = parse_int(f, value, &v)) != TIMERS_OK) {
     return tm__error(rc, "[topic %s] %s = %s: allowed integers %d..%d", topic,
                      key, value, f->lo, f->hi);
+  }
   tm_topic_opts *t = topic_entry(s, topic);
   if (!t) return tm__error(TIMERS_ENOMEM, "out of memory");
   memcpy((char *)&t->opts + f->offset, &v, sizeof v);
@@ -135,9 +141,10 @@ int timers_settings_set(timers_settings *s, const char *section,
     return tm__error(TIMERS_EINVAL, "settings, section, key or value is NULL");
   if (strncmp(section, "topic ", 6) == 0)
     return set_topic_key(s, section + 6, key, value);
-  if (strcmp(section, "redis") != 0 && strcmp(section, "engine") != 0)
+  if (strcmp(section, "redis") != 0 && strcmp(section, "engine") != 0 &&
+      strcmp(section, "faststream") != 0)
     return tm__error(TIMERS_EINVAL, "[%s]: unknown section; allowed redis, "
-                     "engine, topic NAME", section);
+                     "engine, faststream, topic NAME", section);
   return set_engine_key(s, section, key, value);
 }
 

@@ -68,7 +68,8 @@ static timers_outcome call_handler(tm_job *j, timers_header *headers,
                                    char *strings) {
   tm_topic *t = j->shard->topic;
   tm_envelope env;
-  tm__envelope_decode(j->blob, j->blob_len, &env, headers, strings);
+  tm__blob_decode(t->layout, j->blob, j->blob_len, &env, headers, strings);
+  if (t->layout == TIMERS_LAYOUT_FASTSTREAM) env.activate_at = j->claimed_score;
   j->activate_at = env.activate_at;
   timers_message m = {
       .topic = t->name,
@@ -97,7 +98,8 @@ static timers_outcome call_handler(tm_job *j, timers_header *headers,
 static void run_job(tm_job *j) {
   timers_header headers[TIMERS_HEADERS_MAX];
   char small[2048];
-  char *strings = j->blob_len <= sizeof small ? small : tm__malloc(j->blob_len);
+  size_t need = j->blob_len + 2 * TIMERS_HEADERS_MAX; /* see tm__blob_decode */
+  char *strings = need <= sizeof small ? small : tm__malloc(need);
   if (strings) {
     j->outcome = call_handler(j, headers, strings);
   } else {
