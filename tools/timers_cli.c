@@ -19,6 +19,8 @@ typedef struct command {
 static const command commands[] = {
     {"demo", cli_demo,
      "schedule many timers on a private Redis and watch them fire"},
+    {"load", cli_load,
+     "load-test a Redis: timers at a rate or in a burst; losses, lateness"},
 };
 #define COMMAND_COUNT (sizeof commands / sizeof commands[0])
 

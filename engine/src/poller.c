@@ -229,23 +229,32 @@ static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
   return rc;
 }
 
-/* Claims every due shard, each for at most an equal share of the room left,
- * so that many due shards (say after a restart, when every shard is "due"
- * until looked at) do not starve the last ones. */
+/* Claims every due shard for an equal share of one claim_batch (or of the
+ * room left, if less). One batch per round trip, however many shards are
+ * due: Redis writes a pipeline's replies only after running all of it, so
+ * claiming 8 shards x 256 timers at once delays the first handler by the
+ * whole pipeline (tens of ms when a burst comes due). Equal shares also
+ * keep the last of many due shards (say after a restart, when every shard
+ * is due until looked at) from starving. */
 static int append_claims(tm_poller *p, tm_turn *t) {
   int64_t now_us = tm__secs_to_us(t->now);
   unsigned room = p->capacity - p->inflight, ndue = 0;
+  unsigned budget = (unsigned)p->engine->cfg.claim_batch;
+  if (budget > room) budget = room;
   for (size_t k = 0; k < p->nshards; k++)
     ndue += shard_due(p->shards[k]) <= now_us;
-  for (size_t k = 0; k < p->nshards && ndue; k++) {
+  if (ndue && room == 0) { /* the ring drains, then more */
+    t->starved = true;
+    tm__count(&p->shards[p->rotor % p->nshards]->counters.ring_full, 1);
+  }
+  for (size_t k = 0; k < p->nshards && ndue && budget; k++) {
     tm_shard *s = p->shards[(p->rotor + k) % p->nshards];
     int64_t due = atomic_load_explicit(&s->next_due_us, memory_order_relaxed);
     if (due > now_us) continue;
-    unsigned share = room / ndue-- ;
-    unsigned n = claim_room(p, s, share ? share : room);
-    if (n == 0) {
+    unsigned share = budget / ndue--; /* shards left over wait a turn */
+    unsigned n = claim_room(p, s, share ? share : budget);
+    if (n == 0) { /* the topic's max_inflight is reached */
       t->starved = true;
-      tm__count(&s->counters.ring_full, 1);
       continue;
     }
     int rc = append_claim(p, s, t, n, due);
@@ -253,7 +262,7 @@ static int append_claims(tm_poller *p, tm_turn *t) {
       atomic_fetch_sub(&s->topic->inflight, (int)n);
       return rc;
     }
-    room -= n;
+    budget -= n;
     p->inflight += n; /* reserved; the unused part is given back */
   }
   p->rotor++;

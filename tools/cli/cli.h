@@ -12,4 +12,8 @@
 /* timers demo: schedule many timers on a private Redis and watch them fire. */
 int cli_demo(int argc, char **argv);
 
+/* timers load: load-test a Redis (rate or burst mode), report fires,
+ * duplicates, losses and lateness. */
+int cli_load(int argc, char **argv);
+
 #endif

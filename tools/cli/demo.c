@@ -13,23 +13,18 @@
  *
  * Signals: SIGINT/SIGTERM are blocked once the private Redis runs, so every
  * engine thread inherits a blocked mask; the main thread alone takes them
- * with sigtimedwait() while it waits, then stops the engine and Redis (its
- * folder included) and exits 128 + signal.
+ * with sigtimedwait() while it waits (common.c), then stops the engine and
+ * Redis (its folder included) and exits 128 + signal.
  */
-#include <errno.h>
 #include <math.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "redis_server.h"
+#include "common.h"
 #include "timers.h"
 
 #define DEMO_TOPIC "demo"
@@ -59,64 +54,7 @@ typedef struct demo_run {
   atomic_uint_fast64_t first_ns, last_ns; /* monotonic, of deliveries    */
 } demo_run;
 
-static volatile sig_atomic_t g_signal;
-
-/* ------------------------------------------------------------ utilities */
-
-static uint64_t mono_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static double mono_s(void) { return (double)mono_ns() / 1e9; }
-
-static void on_signal(int sig) { g_signal = sig; }
-
-static void signals_install(void) {
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
-}
-
-static void signals_set(sigset_t *set) {
-  sigemptyset(set);
-  sigaddset(set, SIGINT);
-  sigaddset(set, SIGTERM);
-}
-
-/* Blocks SIGINT/SIGTERM in this thread and in every thread it creates. */
-static void signals_block(void) {
-  sigset_t set;
-  signals_set(&set);
-  pthread_sigmask(SIG_BLOCK, &set, NULL);
-}
-
-/* Waits up to ms for SIGINT/SIGTERM; true once one has arrived. */
-static bool interrupted(int ms) {
-  if (g_signal) return true;
-  sigset_t set;
-  signals_set(&set);
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  int sig = sigtimedwait(&set, NULL, &ts);
-  if (sig > 0) g_signal = sig;
-  return g_signal != 0;
-}
-
-static void log_to_stderr(void *userdata, timers_log_level level,
-                          const char *msg) {
-  static const char *const names[] = {"error", "warn", "info", "debug"};
-  (void)userdata;
-  fprintf(stderr, "\ntimers [%s] %s\n", names[level & 3], msg);
-}
-
-static void fail(const char *what, int rc) {
-  fprintf(stderr, "timers demo: %s: %s (%s)\n", what, timers_strerror(rc),
-          timers_last_error());
-}
+static void fail(const char *what, int rc) { cli_fail("demo", what, rc); }
 
 /* -------------------------------------------------------------- options */
 
@@ -142,116 +80,50 @@ static void usage(FILE *out) {
       "  -h, --help       this help\n");
 }
 
-static bool parse_long(const char *s, long lo, long hi, long *out) {
-  char *end;
-  errno = 0;
-  long v = strtol(s, &end, 10);
-  if (errno || end == s || *end || v < lo || v > hi) return false;
-  *out = v;
-  return true;
-}
-
-static bool parse_seconds(const char *s, double *out) {
-  char *end;
-  errno = 0;
-  double v = strtod(s, &end);
-  if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 86400)
-    return false;
-  *out = v;
-  return true;
-}
-
-/* Matches "--name VALUE" and "--name=VALUE"; advances *i past the value. */
-static bool option_value(int argc, char **argv, int *i, const char *name,
-                         const char **value, bool *missing) {
-  const char *a = argv[*i];
-  size_t len = strlen(name);
-  if (strncmp(a, name, len) != 0) return false;
-  if (a[len] == '=') {
-    *value = a + len + 1;
-    return true;
-  }
-  if (a[len] != '\0') return false;
-  if (*i + 1 >= argc) {
-    *missing = true;
-    return true;
-  }
-  *value = argv[++*i];
-  return true;
-}
-
-static bool set_int(const char *v, long lo, long hi, int *out) {
-  long x;
-  if (!parse_long(v, lo, hi, &x)) return false;
-  *out = (int)x;
-  return true;
-}
+static const cli_flag demo_flags[] = {
+    {"--redis", true, "an address: host:port, /path.sock or unix:/path"},
+    {"--timers", true, "an integer from 1 to 50000000"},
+    {"--spread", true, "seconds from 0 to 86400, e.g. 3, 500ms, 2m"},
+    {"--shards", true, "an integer from 1 to 4096"},
+    {"--pollers", true, "an integer from 1 to 1024"},
+    {"--workers", true, "an integer from 1 to 1024"},
+    {"--batch", true, "an integer from 1 to 1000000"},
+};
 
 /* Applies one "--name value" option; false if the value is invalid. */
-static bool apply_option(demo_opts *o, const char *name, const char *v) {
+static bool apply_option(void *opts, const char *name, const char *v) {
+  demo_opts *o = opts;
   if (strcmp(name, "--redis") == 0) {
     o->redis = v;
     return *v != '\0';
   }
   if (strcmp(name, "--timers") == 0)
-    return parse_long(v, 1, DEMO_TIMERS_MAX, &o->timers);
-  if (strcmp(name, "--spread") == 0) return parse_seconds(v, &o->spread);
+    return cli_parse_long(v, 1, DEMO_TIMERS_MAX, &o->timers);
+  if (strcmp(name, "--spread") == 0)
+    return cli_parse_duration(v, 86400, &o->spread);
   if (strcmp(name, "--shards") == 0)
-    return set_int(v, 1, TIMERS_SHARDS_MAX, &o->shards);
-  if (strcmp(name, "--pollers") == 0) return set_int(v, 1, 1024, &o->pollers);
-  if (strcmp(name, "--workers") == 0) return set_int(v, 1, 1024, &o->workers);
-  return set_int(v, 1, 1000000, &o->batch); /* --batch */
+    return cli_parse_int(v, 1, TIMERS_SHARDS_MAX, &o->shards);
+  if (strcmp(name, "--pollers") == 0)
+    return cli_parse_int(v, 1, 1024, &o->pollers);
+  if (strcmp(name, "--workers") == 0)
+    return cli_parse_int(v, 1, 1024, &o->workers);
+  return cli_parse_int(v, 1, 1000000, &o->batch); /* --batch */
 }
 
 /* Returns 0, 1 when --help was printed, or 2 on bad usage. */
 static int parse_options(int argc, char **argv, demo_opts *o) {
-  static const char *const names[] = {"--redis",  "--timers",  "--spread",
-                                      "--shards", "--pollers", "--workers",
-                                      "--batch"};
   *o = (demo_opts){.timers = 200000, .spread = 3.0, .shards = 8};
-  for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
-      usage(stdout);
-      return 1;
-    }
-    const char *arg = argv[i], *v = NULL;
-    bool known = false, missing = false;
-    for (size_t k = 0; k < sizeof names / sizeof names[0] && !known; k++) {
-      if (!option_value(argc, argv, &i, names[k], &v, &missing)) continue;
-      known = true;
-      if (missing) {
-        fprintf(stderr, "timers demo: %s needs a value\n\n", names[k]);
-      } else if (!apply_option(o, names[k], v)) {
-        fprintf(stderr, "timers demo: invalid value for %s: '%s'\n\n", names[k],
-                v);
-        missing = true;
-      }
-    }
-    if (!known) fprintf(stderr, "timers demo: unknown option '%s'\n\n", arg);
-    if (!known || missing) {
-      usage(stderr);
-      return 2;
-    }
-  }
-  return 0;
+  return cli_parse_flags("demo", argc, argv, demo_flags,
+                         sizeof demo_flags / sizeof demo_flags[0],
+                         apply_option, o, usage);
 }
 
 /* -------------------------------------------------------------- handler */
 
-/* Index of one of our timer ids, or -1 for a timer of another run. */
-static long index_of(const demo_run *r, const char *id) {
-  if (strncmp(id, r->tag, r->tag_len) != 0 || id[r->tag_len] != '-') return -1;
-  char *end;
-  errno = 0;
-  unsigned long i = strtoul(id + r->tag_len + 1, &end, 10);
-  if (errno || *end || i >= r->n) return -1;
-  return (long)i;
-}
-
 static timers_outcome on_fire(const timers_message *m, void *userdata) {
   demo_run *r = userdata;
-  uint64_t now = mono_ns(), zero = 0;
-  long i = index_of(r, m->id);
+  uint64_t now = cli_mono_ns(), zero = 0;
+  long i = cli_id_index(r->tag, r->tag_len, r->n, m->id);
   if (i < 0) {
     atomic_fetch_add_explicit(&r->foreign, 1, memory_order_relaxed);
     return TIMERS_ACK;
@@ -275,18 +147,17 @@ static uint64_t load(atomic_uint_fast64_t *v) {
  * while it waits: 4 times a second with '\r' on a terminal, else one line a
  * second. fires/s is over the interval since the previous line. */
 typedef struct demo_status {
+  cli_status line;
   timers_engine *e;
   demo_run *r;
-  bool tty;
-  double every, next; /* monotonic seconds */
-  uint64_t fired;     /* at the previous line */
-  double at;
+  uint64_t fired; /* at the previous line */
+  double at;      /* monotonic seconds    */
 } demo_status;
 
 static void status_init(demo_status *st, timers_engine *e, demo_run *r) {
-  bool tty = isatty(STDOUT_FILENO);
-  double now = mono_s(), every = tty ? 0.25 : 1.0;
-  *st = (demo_status){e, r, tty, every, now + every, load(&r->fired), now};
+  *st = (demo_status){.e = e, .r = r, .fired = load(&r->fired),
+                      .at = cli_mono_s()};
+  cli_status_init(&st->line, stdout, true, 0.25, 1.0);
 }
 
 static double lateness_ms(timers_engine *e, double q) {
@@ -299,32 +170,28 @@ static double lateness_ms(timers_engine *e, double q) {
 
 static void status_print(demo_status *st, uint32_t scheduled) {
   uint64_t fired = load(&st->r->fired);
-  double now = mono_s(), dt = now - st->at;
+  double now = cli_mono_s(), dt = now - st->at;
   double rate = dt > 0 ? (double)(fired - st->fired) / dt : 0;
   uint64_t pending = fired < scheduled ? scheduled - fired : 0;
-  printf("%sfired %llu  pending %llu  fires/s %.0f  lateness p99 %.2f ms%s",
-         st->tty ? "\r" : "", (unsigned long long)fired,
-         (unsigned long long)pending, rate, lateness_ms(st->e, 0.99),
-         st->tty ? "\033[K" : "\n");
-  fflush(stdout);
+  cli_status_printf(&st->line,
+                    "fired %llu  pending %llu  fires/s %.0f  lateness p99 "
+                    "%.2f ms",
+                    (unsigned long long)fired, (unsigned long long)pending,
+                    rate, lateness_ms(st->e, 0.99));
   st->fired = fired;
   st->at = now;
-  st->next = now + st->every;
 }
 
 /* Prints the status line when it is due. */
 static void status_tick(demo_status *st, uint32_t scheduled) {
-  if (mono_s() >= st->next) status_print(st, scheduled);
+  if (cli_status_due(&st->line)) status_print(st, scheduled);
 }
 
 /* Ends the status line so that ordinary lines can follow. */
 static void status_end(demo_status *st, uint32_t scheduled) {
-  if (st->tty) {
+  if (st->line.tty || load(&st->r->fired) != st->fired)
     status_print(st, scheduled);
-    putchar('\n');
-  } else if (load(&st->r->fired) != st->fired) {
-    status_print(st, scheduled);
-  }
+  cli_status_end(&st->line);
 }
 
 /* ----------------------------------------------------------- scheduling */
@@ -351,7 +218,7 @@ static int schedule_all(demo_status *st, double spread, uint32_t *scheduled) {
   const demo_run *r = st->r;
   double t0 = timers_now();
   *scheduled = 0;
-  while (*scheduled < r->n && !interrupted(0)) {
+  while (*scheduled < r->n && !cli_interrupted(0)) {
     uint32_t k =
         r->n - *scheduled < DEMO_CHUNK ? r->n - *scheduled : DEMO_CHUNK;
     int rc = schedule_chunk(st->e, r, *scheduled, k, t0, spread);
@@ -365,8 +232,8 @@ static int schedule_all(demo_status *st, double spread, uint32_t *scheduled) {
 /* Shows the status until every timer fired once, the deadline, or a
  * signal; checks for the end every 50 ms. */
 static void watch(demo_status *st, uint32_t scheduled, double deadline) {
-  while (load(&st->r->distinct) < scheduled && mono_s() < deadline &&
-         !interrupted(50))
+  while (load(&st->r->distinct) < scheduled && cli_mono_s() < deadline &&
+         !cli_interrupted(0.05))
     status_tick(st, scheduled);
   status_end(st, scheduled);
 }
@@ -421,7 +288,7 @@ static int summarize(timers_engine *e, demo_run *r, uint32_t scheduled,
         (unsigned long long)load(&r->foreign), DEMO_TOPIC);
   bool ok = fired == scheduled && distinct == scheduled && scheduled == r->n;
   printf("result:        %s\n", ok ? "OK, every timer fired exactly once"
-                                : g_signal ? "INTERRUPTED"
+                                : cli_signal() ? "INTERRUPTED"
                                            : "FAILED");
   fflush(stdout);
   return ok ? 0 : 1;
@@ -438,7 +305,7 @@ static int make_engine(const demo_opts *o, const char *addr, demo_run *r,
   if (o->pollers) cfg.pollers = o->pollers;
   if (o->workers) cfg.workers = o->workers;
   if (o->batch) cfg.claim_batch = o->batch;
-  cfg.log = log_to_stderr;
+  cfg.log = cli_log_to_stderr;
   cfg.log_level = TIMERS_LOG_WARN;
   int rc = timers_engine_create(&cfg, out);
   if (rc != TIMERS_OK) return fail("timers_engine_create", rc), 1;
@@ -461,12 +328,13 @@ static int run_engine(const demo_opts *o, const char *addr, demo_run *r) {
     status_init(&st, e, r);
     double t0 = st.at;
     int rc = schedule_all(&st, o->spread, &scheduled);
-    double sched_s = mono_s() - t0;
+    double sched_s = cli_mono_s() - t0;
     status_end(&st, scheduled);
     if (rc != TIMERS_OK) fail("timers_schedule_batch", rc);
     printf("scheduled %u timers in %.3f s (%.0f /s)\n", scheduled, sched_s,
            sched_s > 0 ? scheduled / sched_s : 0);
-    double due = t0 + o->spread > mono_s() ? t0 + o->spread : mono_s();
+    double now = cli_mono_s();
+    double due = t0 + o->spread > now ? t0 + o->spread : now;
     watch(&st, scheduled, due + DEMO_GRACE_S);
     status = summarize(e, r, scheduled, sched_s);
     if (rc != TIMERS_OK) status = 1;
@@ -474,9 +342,10 @@ static int run_engine(const demo_opts *o, const char *addr, demo_run *r) {
     if (rc != TIMERS_OK) fail("timers_engine_stop", rc), status = 1;
   }
   timers_engine_destroy(e);
-  if (g_signal) {
-    fprintf(stderr, "timers demo: interrupted by %s\n", strsignal(g_signal));
-    status = 128 + g_signal;
+  if (cli_signal()) {
+    fprintf(stderr, "timers demo: interrupted by %s\n",
+            strsignal(cli_signal()));
+    status = 128 + cli_signal();
   }
   return status;
 }
@@ -484,9 +353,7 @@ static int run_engine(const demo_opts *o, const char *addr, demo_run *r) {
 /* r is zeroed (calloc). */
 static void run_init(demo_run *r, uint32_t n) {
   r->n = n;
-  uint64_t mix = mono_ns() ^ ((uint64_t)getpid() << 32);
-  mix ^= (uint64_t)time(NULL) * 0x9e3779b97f4a7c15u;
-  snprintf(r->tag, sizeof r->tag, "%08x", (unsigned)(mix ^ (mix >> 32)));
+  cli_run_tag(r->tag, sizeof r->tag);
   r->tag_len = strlen(r->tag);
 }
 
@@ -502,16 +369,12 @@ int cli_demo(int argc, char **argv) {
   }
   run_init(r, (uint32_t)o.timers);
   r->seen = seen;
-  signals_install();
-  redis_server rs = {0};
-  if (!o.redis && redis_server_start(&rs, true, false) != 0) {
-    fprintf(stderr, "timers demo: cannot start a private redis-server\n");
+  redis_server rs;
+  const char *addr = NULL;
+  if (cli_redis_open("demo", o.redis, &rs, &addr) != 0)
     return free(r), free(seen), 1;
-  }
-  signals_block();
-  const char *addr = o.redis ? o.redis : rs.addr;
-  status = g_signal ? 128 + g_signal : run_engine(&o, addr, r);
-  if (!o.redis) redis_server_stop(&rs);
+  status = cli_signal() ? 128 + cli_signal() : run_engine(&o, addr, r);
+  cli_redis_close(&rs);
   free(seen);
   free(r);
   return status;

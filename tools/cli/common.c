@@ -1,0 +1,270 @@
+/*
+ * common.c - helpers shared by the `timers` subcommands (see common.h).
+ *
+ * Signals: the handler only records the signal. Once cli_redis_open() has
+ * blocked SIGINT/SIGTERM, a subcommand's main thread takes them with
+ * sigtimedwait() in cli_interrupted() while it waits, and no engine thread
+ * (they inherit the blocked mask) is ever interrupted by one.
+ */
+#include "common.h"
+
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t g_signal;
+
+/* ---------------------------------------------------------------- clocks */
+
+uint64_t cli_mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+double cli_mono_s(void) { return (double)cli_mono_ns() / 1e9; }
+
+/* -------------------------------------------------------------- signals */
+
+int cli_signal(void) { return g_signal; }
+
+static void on_signal(int sig) { g_signal = sig; }
+
+static void signals_set(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGTERM);
+}
+
+static void signals_install(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+static void signals_block(void) {
+  sigset_t set;
+  signals_set(&set);
+  pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+bool cli_interrupted(double seconds) {
+  if (g_signal) return true;
+  if (!(seconds > 0)) seconds = 0;
+  sigset_t set;
+  signals_set(&set);
+  struct timespec ts = {(time_t)seconds,
+                        (long)((seconds - floor(seconds)) * 1e9)};
+  int sig = sigtimedwait(&set, NULL, &ts);
+  if (sig > 0) g_signal = sig;
+  return g_signal != 0;
+}
+
+/* -------------------------------------------------------------- logging */
+
+void cli_log_to_stderr(void *userdata, timers_log_level level,
+                       const char *msg) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  (void)userdata;
+  fprintf(stderr, "\ntimers [%s] %s\n", names[level & 3], msg);
+}
+
+void cli_fail(const char *cmd, const char *what, int rc) {
+  fprintf(stderr, "timers %s: %s: %s (%s)\n", cmd, what, timers_strerror(rc),
+          timers_last_error());
+}
+
+/* ---------------------------------------------------------------- flags */
+
+bool cli_parse_long(const char *s, long lo, long hi, long *out) {
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || end == s || *end || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+bool cli_parse_int(const char *s, long lo, long hi, int *out) {
+  long v;
+  if (!cli_parse_long(s, lo, hi, &v)) return false;
+  *out = (int)v;
+  return true;
+}
+
+bool cli_parse_double(const char *s, double lo, double hi, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || !isfinite(v) || v < lo || v > hi)
+    return false;
+  *out = v;
+  return true;
+}
+
+bool cli_parse_duration(const char *s, double hi, double *out) {
+  static const struct {
+    const char *suffix;
+    double scale;
+  } units[] = {{"", 1}, {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}};
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || !isfinite(v) || v < 0) return false;
+  for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+    if (strcmp(end, units[i].suffix) != 0) continue;
+    v *= units[i].scale;
+    if (v > hi) return false;
+    *out = v;
+    return true;
+  }
+  return false;
+}
+
+/* Matches "--name VALUE" and "--name=VALUE" (a switch: "--name" alone);
+ * advances *i past the value. */
+static bool flag_match(int argc, char **argv, int *i, const cli_flag *f,
+                       const char **value, bool *missing) {
+  const char *a = argv[*i];
+  size_t len = strlen(f->name);
+  if (strncmp(a, f->name, len) != 0) return false;
+  if (!f->takes_value) return a[len] == '\0';
+  if (a[len] == '=') {
+    *value = a + len + 1;
+    return true;
+  }
+  if (a[len] != '\0') return false;
+  if (*i + 1 >= argc) {
+    *missing = true;
+    return true;
+  }
+  *value = argv[++*i];
+  return true;
+}
+
+/* Parses argv[*i]; returns 0 or 2 after printing what was wrong. */
+static int parse_one(const char *cmd, int argc, char **argv, int *i,
+                     const cli_flag *flags, size_t flag_count,
+                     cli_flag_fn apply, void *opts) {
+  const char *arg = argv[*i];
+  for (size_t k = 0; k < flag_count; k++) {
+    const char *v = NULL;
+    bool missing = false;
+    if (!flag_match(argc, argv, i, &flags[k], &v, &missing)) continue;
+    if (missing) {
+      fprintf(stderr, "timers %s: %s needs a value (%s)\n\n", cmd,
+              flags[k].name, flags[k].allowed);
+      return 2;
+    }
+    if (apply(opts, flags[k].name, v)) return 0;
+    if (v)
+      fprintf(stderr, "timers %s: invalid value for %s: '%s' (allowed: %s)\n\n",
+              cmd, flags[k].name, v, flags[k].allowed);
+    else
+      fprintf(stderr, "timers %s: %s: %s\n\n", cmd, flags[k].name,
+              flags[k].allowed);
+    return 2;
+  }
+  fprintf(stderr, "timers %s: unknown option '%s'\n\n", cmd, arg);
+  return 2;
+}
+
+int cli_parse_flags(const char *cmd, int argc, char **argv,
+                    const cli_flag *flags, size_t flag_count,
+                    cli_flag_fn apply, void *opts, void (*usage)(FILE *)) {
+  for (int i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+      usage(stdout);
+      return 1;
+    }
+    if (parse_one(cmd, argc, argv, &i, flags, flag_count, apply, opts)) {
+      usage(stderr);
+      return 2;
+    }
+  }
+  return 0;
+}
+
+/* ---------------------------------------------------------- status line */
+
+void cli_status_init(cli_status *st, FILE *out, bool force, double tty_every,
+                     double pipe_every) {
+  bool tty = isatty(fileno(out));
+  double every = tty ? tty_every : pipe_every;
+  *st = (cli_status){.out = out,
+                     .enabled = tty || force,
+                     .tty = tty,
+                     .every = every,
+                     .next = cli_mono_s() + every};
+}
+
+bool cli_status_due(const cli_status *st) {
+  return st->enabled && cli_mono_s() >= st->next;
+}
+
+void cli_status_printf(cli_status *st, const char *fmt, ...) {
+  if (!st->enabled) return;
+  va_list ap;
+  va_start(ap, fmt);
+  if (st->tty) fputc('\r', st->out);
+  vfprintf(st->out, fmt, ap);
+  va_end(ap);
+  fputs(st->tty ? "\033[K" : "\n", st->out);
+  fflush(st->out);
+  st->printed = true;
+  st->next = cli_mono_s() + st->every;
+}
+
+void cli_status_end(cli_status *st) {
+  if (st->tty && st->printed) {
+    fputc('\n', st->out);
+    fflush(st->out);
+  }
+  st->printed = false;
+}
+
+/* -------------------------------------------------------- tags and ids */
+
+void cli_run_tag(char *tag, size_t cap) {
+  uint64_t mix = cli_mono_ns() ^ ((uint64_t)getpid() << 32);
+  mix ^= (uint64_t)time(NULL) * 0x9e3779b97f4a7c15u;
+  snprintf(tag, cap, "%08x", (unsigned)(mix ^ (mix >> 32)));
+}
+
+long cli_id_index(const char *tag, size_t tag_len, uint64_t n,
+                  const char *id) {
+  if (strncmp(id, tag, tag_len) != 0 || id[tag_len] != '-') return -1;
+  const char *digits = id + tag_len + 1;
+  if (*digits < '0' || *digits > '9') return -1;
+  char *end;
+  errno = 0;
+  unsigned long long i = strtoull(digits, &end, 10);
+  if (errno || *end || i >= n) return -1;
+  return (long)i;
+}
+
+/* ------------------------------------------------------- private Redis */
+
+int cli_redis_open(const char *cmd, const char *addr, redis_server *rs,
+                   const char **out) {
+  memset(rs, 0, sizeof *rs);
+  signals_install();
+  if (!addr && redis_server_start(rs, true, false) != 0) {
+    fprintf(stderr, "timers %s: cannot start a private redis-server\n", cmd);
+    return 1;
+  }
+  signals_block();
+  *out = addr ? addr : rs->addr;
+  return 0;
+}
+
+void cli_redis_close(redis_server *rs) { redis_server_stop(rs); }
