@@ -5,6 +5,8 @@
  */
 #include "codec.h"
 
+#include "faststream.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -91,18 +93,29 @@ int tm__envelope_decode(const char *blob, size_t len, tm_envelope *env,
 }
 
 size_t tm__blob_size(timers_layout kind, const timers_timer *t) {
-  (void)kind;
+  if (kind == TIMERS_LAYOUT_FASTSTREAM)
+    return tm__fs_encode_size(t->headers, t->header_count, t->payload_len);
   return tm__envelope_size(t);
 }
 
 void tm__blob_encode(timers_layout kind, const timers_timer *t, double at,
                      char *out) {
-  (void)kind;
-  tm__envelope_encode(t, at, out);
+  if (kind == TIMERS_LAYOUT_FASTSTREAM)
+    tm__fs_encode(t->headers, t->header_count, t->payload, t->payload_len, out);
+  else
+    tm__envelope_encode(t, at, out);
 }
 
 void tm__blob_decode(timers_layout kind, const char *blob, size_t len,
                      tm_envelope *env, timers_header *headers, char *strings) {
-  (void)kind;
-  tm__envelope_decode(blob, len, env, headers, strings);
+  if (kind == TIMERS_LAYOUT_NATIVE) {
+    tm__envelope_decode(blob, len, env, headers, strings);
+    return;
+  }
+  tm_fs_message m;
+  tm__fs_decode(blob, len, &m, headers, strings);
+  env->activate_at = 0; /* not in the envelope: the caller knows it */
+  env->payload = m.body;
+  env->payload_len = m.body_len;
+  env->header_count = m.header_count;
 }

@@ -307,10 +307,23 @@ static int schedule_op(timers_engine *e, tm_conn *c, void *arg) {
   return rc;
 }
 
-static int prepare(const timers_timer *ts, size_t n, tm_item *items) {
+/* What the engine was told a topic's layout is decides its envelope, which
+ * must be checked before anything is written. */
+static int check_layout_limits(timers_engine *e, const timers_timer *t) {
+  tm_layout l = configured_layout(e, t->topic);
+  if (l.kind == TIMERS_LAYOUT_FASTSTREAM && tm__blob_size(l.kind, t) == 0)
+    return tm__error(TIMERS_ETOOBIG, "topic '%s' uses the faststream layout, "
+                     "whose header keys and values are at most 65535 bytes",
+                     t->topic);
+  return TIMERS_OK;
+}
+
+static int prepare(timers_engine *e, const timers_timer *ts, size_t n,
+                   tm_item *items) {
   double now = tm__wall();
   for (size_t k = 0; k < n; k++) {
     int rc = tm__check_timer(&ts[k], now, &items[k].at);
+    if (rc == TIMERS_OK) rc = check_layout_limits(e, &ts[k]);
     if (rc != TIMERS_OK) {
       if (n > 1) tm__error(rc, "timer %zu: %s", k, timers_last_error());
       return rc;
@@ -332,7 +345,7 @@ int timers_schedule_batch(timers_engine *e, const timers_timer *ts, size_t n,
   tm_item *items = tm__malloc(sizeof *items * n);
   if (!items) return tm__error(TIMERS_ENOMEM, "out of memory");
   tm_batch b = {items, n};
-  int rc = prepare(ts, n, items);
+  int rc = prepare(e, ts, n, items);
   if (rc == TIMERS_OK) rc = tm__run_op(e, schedule_op, &b);
   if (rc == TIMERS_OK && ids_out)
     for (size_t k = 0; k < n; k++)

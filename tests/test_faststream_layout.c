@@ -1,0 +1,189 @@
+/*
+ * test_faststream_layout.c - the FASTSTREAM topic layout against the
+ * faststream-redis-timers protocol as written in the issue: keys
+ * timers_timeline:{topic} (sorted set, score = activation time in Unix
+ * seconds) and timers_payloads:{topic} (hash, FastStream BinaryMessageFormatV1
+ * envelopes), one shard, claim moves the score forward by the lease, ack
+ * removes, nack lets the lease run out. The "Python side" here is raw Redis
+ * commands with envelopes built byte by byte.
+ */
+#include <hiredis.h>
+
+#include "test_util.h"
+
+#define T_PY "fs.orders"
+#define T_C "fs.out"
+
+static redis_server rs;
+static fired_log fired;
+static int nack_first = 0;
+
+static redisContext *raw(void) {
+  struct timeval tv = {2, 0};
+  redisContext *c = rs.unix_socket ? redisConnectUnixWithTimeout(rs.addr, tv)
+                                   : redisConnectWithTimeout("127.0.0.1", rs.port, tv);
+  CHECK(c && !c->err);
+  return c;
+}
+
+/* content-type=application/json, correlation_id=abc, body {"x":1} */
+static const unsigned char envelope[] = {
+    0x89, 'B', 'I', 'N', 0x0D, 0x0A, 0x1A, 0x0A, /* magic */
+    0x00, 0x01,                                   /* version 1 */
+    0x00, 0x00, 0x00, 0x12,                       /* headers at 18 */
+    0x00, 0x00, 0x00, 0x49,                       /* body at 73 */
+    0x00, 0x02,                                   /* 2 headers */
+    0x00, 0x0c, 'c', 'o', 'n', 't', 'e', 'n', 't', '-', 't', 'y', 'p', 'e',
+    0x00, 0x10, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n', '/',
+    'j', 's', 'o', 'n',
+    0x00, 0x0e, 'c', 'o', 'r', 'r', 'e', 'l', 'a', 't', 'i', 'o', 'n', '_',
+    'i', 'd',
+    0x00, 0x03, 'a', 'b', 'c',
+    '{', '"', 'x', '"', ':', '1', '}'};
+
+static timers_outcome handler(const timers_message *m, void *ud) {
+  (void)ud;
+  unsigned n = fired_log_record(&fired, m);
+  if (__atomic_load_n(&nack_first, __ATOMIC_ACQUIRE) && n == 1) return TIMERS_NACK;
+  return TIMERS_ACK;
+}
+
+static timers_engine *fs_engine(const char *topic, int lease_ms, bool start) {
+  timers_config cfg;
+  test_config(&cfg, &rs);
+  timers_engine *e = test_engine(&cfg);
+  timers_subscribe_options o = {.layout = TIMERS_LAYOUT_FASTSTREAM,
+                                .lease_ms = lease_ms};
+  if (start) {
+    CHECK_OK(timers_subscribe(e, topic, handler, NULL, &o));
+    CHECK_OK(timers_engine_start(e));
+  } else {
+    CHECK_OK(timers_declare(e, topic, &o));
+  }
+  return e;
+}
+
+/* A timer written as the Python library writes it fires here, with its
+ * headers and body, and the ack removes it from both keys. */
+static void test_python_to_c(void) {
+  CHECK_EQ_INT(sizeof envelope, 73 + 7);
+  redisContext *c = raw();
+  double at = timers_now() - 0.5;
+  freeReplyObject(redisCommand(c, "ZADD timers_timeline:{%s} %.6f py-1", T_PY, at));
+  freeReplyObject(redisCommand(c, "HSET timers_payloads:{%s} py-1 %b", T_PY,
+                               envelope, sizeof envelope));
+  timers_engine *e = fs_engine(T_PY, 30000, true);
+  CHECK_MSG(fired_wait_distinct(&fired, 1, 20000), "py-1 never fired");
+  fired_rec r;
+  CHECK(fired_log_get(&fired, "py-1", &r));
+  CHECK(fired_log_payload_eq(&fired, "py-1", T_PY, "{\"x\":1}", 7));
+  char v[64];
+  size_t count = 0;
+  CHECK(fired_log_header(&fired, "py-1", "content-type", v, sizeof v, &count));
+  CHECK(strcmp(v, "application/json") == 0 && count == 2);
+  CHECK(fired_log_header(&fired, "py-1", "correlation_id", v, sizeof v, &count));
+  CHECK(strcmp(v, "abc") == 0);
+  CHECK_EQ_INT(r.max_attempt, 0); /* not tracked in this layout */
+  CHECK_MSG(wait_not_pending(e, T_PY, "py-1", 10000), "ack did not remove py-1");
+  redisReply *k = redisCommand(c, "EXISTS timers_payloads:{%s}", T_PY);
+  CHECK(k && k->integer == 0); /* the hash emptied, so it is gone */
+  freeReplyObject(k);
+  /* Nothing of the native layout was written for this topic. */
+  k = redisCommand(c, "KEYS timers:*");
+  CHECK_MSG(k && k->elements == 0, "native keys appeared: %zu", k ? k->elements : 0);
+  freeReplyObject(k);
+  timers_engine_destroy(e);
+  redisFree(c);
+}
+
+/* A timer scheduled here is exactly what the Python library reads. */
+static void test_c_to_python(void) {
+  timers_engine *e = fs_engine(T_C, 30000, false);
+  timers_header hs[] = {{"content-type", "application/json"},
+                        {"correlation_id", "abc"}};
+  double at = timers_now() + 3600;
+  timers_timer t = {.topic = T_C, .id = "c-1", .payload = "{\"x\":1}",
+                    .payload_len = 7, .headers = hs, .header_count = 2,
+                    .has_activate_at = true, .activate_at = at};
+  CHECK_OK(timers_schedule(e, &t, NULL, 0));
+  redisContext *c = raw();
+  redisReply *s = redisCommand(c, "ZSCORE timers_timeline:{%s} c-1", T_C);
+  CHECK(s && s->type == REDIS_REPLY_STRING);
+  CHECK_MSG(fabs(strtod(s->str, NULL) - at) < 1e-5, "score %s", s->str);
+  freeReplyObject(s);
+  redisReply *p = redisCommand(c, "HGET timers_payloads:{%s} c-1", T_C);
+  CHECK(p && p->type == REDIS_REPLY_STRING);
+  CHECK_EQ_INT(p->len, sizeof envelope);
+  CHECK(memcmp(p->str, envelope, sizeof envelope) == 0);
+  freeReplyObject(p);
+  bool pending = false;
+  CHECK_OK(timers_is_pending(e, T_C, "c-1", &pending));
+  CHECK(pending);
+  uint64_t n = 0;
+  CHECK_OK(timers_cancel_all(e, T_C, &n));
+  CHECK_EQ_INT(n, 1);
+  timers_engine_destroy(e);
+  redisFree(c);
+}
+
+/* A claim moves the score forward by the lease; a nack leaves it to run
+ * out, then the timer fires again. */
+static void test_lease_protocol(void) {
+  __atomic_store_n(&nack_first, 1, __ATOMIC_RELEASE);
+  redisContext *c = raw();
+  double at = timers_now() - 0.1;
+  freeReplyObject(redisCommand(c, "ZADD timers_timeline:{%s} %.6f py-2", T_PY, at));
+  freeReplyObject(redisCommand(c, "HSET timers_payloads:{%s} py-2 %b", T_PY,
+                               envelope, sizeof envelope));
+  double before = timers_now();
+  timers_engine *e = fs_engine(T_PY, 1000, true);
+  CHECK_MSG(fired_wait_total(&fired, 2, 20000), "py-2 never fired"); /* +py-1 */
+  redisReply *s = redisCommand(c, "ZSCORE timers_timeline:{%s} py-2", T_PY);
+  CHECK(s && s->type == REDIS_REPLY_STRING);
+  double leased = strtod(s->str, NULL);
+  freeReplyObject(s);
+  CHECK_MSG(leased >= before + 1.0 - 0.05 && leased <= timers_now() + 1.0 + 0.05,
+            "score %.6f is not claim time + 1 s lease", leased);
+  CHECK_MSG(fired_wait_total(&fired, 3, 20000), "py-2 not redelivered");
+  CHECK_MSG(wait_not_pending(e, T_PY, "py-2", 10000), "py-2 not removed");
+  timers_engine_destroy(e);
+  redisFree(c);
+}
+
+static void test_custom_key_names(void) {
+  timers_config cfg;
+  test_config(&cfg, &rs);
+  cfg.faststream_timeline_key = "tl";
+  cfg.faststream_payloads_key = "pl";
+  timers_engine *e = test_engine(&cfg);
+  timers_subscribe_options o = {.layout = TIMERS_LAYOUT_FASTSTREAM};
+  CHECK_OK(timers_declare(e, "fs.custom", &o));
+  timers_timer t = {.topic = "fs.custom", .id = "k", .has_activate_in = true,
+                    .activate_in = 60};
+  CHECK_OK(timers_schedule(e, &t, NULL, 0));
+  redisContext *c = raw();
+  redisReply *s = redisCommand(c, "ZSCORE tl:{fs.custom} k");
+  CHECK(s && s->type == REDIS_REPLY_STRING);
+  freeReplyObject(s);
+  s = redisCommand(c, "HEXISTS pl:{fs.custom} k");
+  CHECK(s && s->integer == 1);
+  freeReplyObject(s);
+  redisFree(c);
+  cfg.faststream_payloads_key = "bad{key";
+  timers_engine *bad = NULL;
+  CHECK_ERR(timers_engine_create(&cfg, &bad), TIMERS_EINVAL);
+  timers_engine_destroy(e);
+}
+
+int main(void) {
+  test_redis_start(&rs, false);
+  fired_log_init(&fired);
+  TEST_RUN(test_python_to_c);
+  TEST_RUN(test_c_to_python);
+  TEST_RUN(test_lease_protocol);
+  TEST_RUN(test_custom_key_names);
+  fired_log_free(&fired);
+  test_redis_stop(&rs);
+  printf("test_faststream_layout: ok\n");
+  return 0;
+}
