@@ -5,21 +5,12 @@
  */
 #include "codec.h"
 
+#include "bytes.h"
+
 #include "faststream.h"
 
 #include <math.h>
 #include <string.h>
-
-static char *put_be(char *p, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; i--) *p++ = (char)(v >> (8 * i));
-  return p;
-}
-
-static uint64_t get_be(const char *p, int bytes) {
-  uint64_t v = 0;
-  for (int i = 0; i < bytes; i++) v = (v << 8) | (unsigned char)p[i];
-  return v;
-}
 
 size_t tm__envelope_size(const timers_timer *t) {
   size_t n = 1 + 8 + 2 + t->payload_len;
@@ -31,13 +22,13 @@ size_t tm__envelope_size(const timers_timer *t) {
 void tm__envelope_encode(const timers_timer *t, double at, char *out) {
   char *p = out;
   *p++ = TM_ENVELOPE_FORMAT;
-  p = put_be(p, (uint64_t)llround(at * 1e6), 8);
-  p = put_be(p, t->header_count, 2);
+  p = tm__put_be(p, (uint64_t)llround(at * 1e6), 8);
+  p = tm__put_be(p, t->header_count, 2);
   for (size_t i = 0; i < t->header_count; i++) {
     size_t k = strlen(t->headers[i].key), v = strlen(t->headers[i].value);
-    p = put_be(p, k, 2);
+    p = tm__put_be(p, k, 2);
     memcpy(p, t->headers[i].key, k);
-    p = put_be(p + k, v, 4);
+    p = tm__put_be(p + k, v, 4);
     memcpy(p, t->headers[i].value, v);
     p += v;
   }
@@ -59,11 +50,11 @@ static int decode_headers(const char **pp, const char *end, size_t count,
   const char *p = *pp;
   for (size_t i = 0; i < count; i++) {
     if (end - p < 2) return -1;
-    size_t k = get_be(p, 2);
+    size_t k = tm__get_be(p, 2);
     p += 2;
     if ((size_t)(end - p) < k + 4) return -1;
     headers[i].key = take_string(&p, k, &strings);
-    size_t v = get_be(p, 4);
+    size_t v = tm__get_be(p, 4);
     p += 4;
     if ((size_t)(end - p) < v) return -1;
     headers[i].value = take_string(&p, v, &strings);
@@ -80,8 +71,8 @@ int tm__envelope_decode(const char *blob, size_t len, tm_envelope *env,
   env->payload_len = len;
   env->header_count = 0;
   if (len < 11 || p[0] != TM_ENVELOPE_FORMAT) return -1;
-  double at = (double)get_be(p + 1, 8) / 1e6;
-  size_t count = get_be(p + 9, 2);
+  double at = (double)tm__get_be(p + 1, 8) / 1e6;
+  size_t count = tm__get_be(p + 9, 2);
   p += 11;
   if (count > TIMERS_HEADERS_MAX) return -1;
   if (decode_headers(&p, end, count, headers, strings) != 0) return -1;

@@ -44,6 +44,8 @@
  */
 #include "faststream.h"
 
+#include "bytes.h"
+
 #include <assert.h>
 #include <stdbool.h>
 #include <string.h>
@@ -53,17 +55,6 @@ static const unsigned char fs_magic[8] = {0x89, 'B', 'I', 'N',
 
 #define FS_U16_MAX 0xffffu
 #define FS_JSON_MAX_DEPTH 1024
-
-static char *put_be(char *p, uint64_t v, int bytes) {
-  for (int i = bytes - 1; i >= 0; i--) *p++ = (char)(v >> (8 * i));
-  return p;
-}
-
-static uint32_t get_be(const char *p, int bytes) {
-  uint32_t v = 0;
-  for (int i = 0; i < bytes; i++) v = (v << 8) | (unsigned char)p[i];
-  return v;
-}
 
 /* ------------------------------------------------------------- encoder */
 
@@ -83,7 +74,7 @@ size_t tm__fs_encode_size(const timers_header *h, size_t nh, size_t body_len) {
 static char *put_string(char *p, const char *s) {
   size_t n = strlen(s);
   assert(n <= FS_U16_MAX);
-  p = put_be(p, n, 2);
+  p = tm__put_be(p, n, 2);
   memcpy(p, s, n);
   return p + n;
 }
@@ -91,7 +82,7 @@ static char *put_string(char *p, const char *s) {
 void tm__fs_encode(const timers_header *h, size_t nh, const void *body,
                    size_t body_len, char *out) {
   assert(tm__fs_encode_size(h, nh, body_len) != 0);
-  char *p = put_be(out + TM_FS_PRELUDE, nh, 2);
+  char *p = tm__put_be(out + TM_FS_PRELUDE, nh, 2);
   for (size_t i = 0; i < nh; i++) {
     p = put_string(p, h[i].key);
     p = put_string(p, h[i].value);
@@ -99,9 +90,9 @@ void tm__fs_encode(const timers_header *h, size_t nh, const void *body,
   size_t body_off = (size_t)(p - out);
   char *q = out;
   memcpy(q, fs_magic, sizeof fs_magic);
-  q = put_be(q + sizeof fs_magic, TM_FS_VERSION, 2);
-  q = put_be(q, TM_FS_PRELUDE, 4);
-  put_be(q, body_off, 4);
+  q = tm__put_be(q + sizeof fs_magic, TM_FS_VERSION, 2);
+  q = tm__put_be(q, TM_FS_PRELUDE, 4);
+  tm__put_be(q, body_off, 4);
   if (body_len) memcpy(p, body, body_len);
 }
 
@@ -190,7 +181,7 @@ static int bin_string(const char **pp, const char *end, fs_ctx *c,
                       const char **out) {
   const char *p = *pp;
   if (end - p < 2) return -1;
-  size_t n = get_be(p, 2);
+  size_t n = tm__get_be(p, 2);
   p += 2;
   if ((size_t)(end - p) < n || !header_text_ok(p, n)) return -1;
   if (!(*out = ctx_copy(c, p, n))) return -1;
@@ -201,12 +192,12 @@ static int bin_string(const char **pp, const char *end, fs_ctx *c,
 static int bin_decode(const char *buf, size_t len, fs_ctx *c,
                       tm_fs_message *out) {
   if (len < TM_FS_PRELUDE + 2 || memcmp(buf, fs_magic, sizeof fs_magic) != 0 ||
-      get_be(buf + 8, 2) != TM_FS_VERSION)
+      tm__get_be(buf + 8, 2) != TM_FS_VERSION)
     return -1;
-  size_t hoff = get_be(buf + 10, 4), boff = get_be(buf + 14, 4);
+  size_t hoff = tm__get_be(buf + 10, 4), boff = tm__get_be(buf + 14, 4);
   if (hoff < TM_FS_PRELUDE || hoff > boff || boff > len || boff - hoff < 2)
     return -1;
-  size_t count = get_be(buf + hoff, 2);
+  size_t count = tm__get_be(buf + hoff, 2);
   if (count > TIMERS_HEADERS_MAX) return -1;
   const char *p = buf + hoff + 2, *end = buf + boff;
   for (size_t i = 0; i < count; i++) {
