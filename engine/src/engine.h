@@ -102,6 +102,7 @@ struct tm_poller {
   unsigned kick_threshold;       /* outcomes that make a worker kick */
   unsigned inflight;             /* poller-only */
   size_t rotor;                  /* poller-only: fair start among shards */
+  unsigned budget;               /* poller-only: timers to claim per turn */
   /* Sleep/wake: a kicker sets `kicked` then, if `sleeping`, signals under
    * `lock`. Both seq_cst: the sleeper sets `sleeping` then re-checks
    * `kicked` and the done ring (Dekker), so no wake-up is lost. */

@@ -25,6 +25,7 @@ int tm__poller_init(tm_poller *p, timers_engine *e, int index) {
   p->engine = e;
   p->index = index;
   p->capacity = (unsigned)e->cfg.ring_capacity - 1;
+  p->budget = (unsigned)e->cfg.claim_batch;
   p->kick_threshold = (unsigned)e->cfg.claim_batch < p->capacity / 2
                           ? (unsigned)e->cfg.claim_batch
                           : p->capacity / 2;
@@ -173,6 +174,7 @@ typedef struct tm_turn {
   double now;
   char now_str[TM_LEASE_MAX];
   bool starved;     /* a due shard got no room */
+  bool caught_up;   /* a claim got fewer timers than it asked for */
 } tm_turn;
 
 static int append_commit(tm_poller *p, tm_shard *s, tm_turn *t) {
@@ -229,17 +231,18 @@ static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
   return rc;
 }
 
-/* Claims every due shard for an equal share of one claim_batch (or of the
- * room left, if less). One batch per round trip, however many shards are
- * due: Redis writes a pipeline's replies only after running all of it, so
- * claiming 8 shards x 256 timers at once delays the first handler by the
- * whole pipeline (tens of ms when a burst comes due). Equal shares also
- * keep the last of many due shards (say after a restart, when every shard
- * is due until looked at) from starving. */
+/* Claims every due shard for an equal share of the turn's budget (or of
+ * the room left, if less). The budget starts at one claim_batch: Redis
+ * writes a pipeline's replies only after running all of it, so claiming
+ * 8 shards x 256 timers at once would delay the first handler of a burst by
+ * the whole pipeline (tens of ms). While every claim comes back full (a
+ * backlog), the budget doubles each turn, up to a full batch per shard, for
+ * throughput; the first partial claim (caught up) resets it. Equal shares
+ * also keep the last of many due shards from starving. */
 static int append_claims(tm_poller *p, tm_turn *t) {
   int64_t now_us = tm__secs_to_us(t->now);
   unsigned room = p->capacity - p->inflight, ndue = 0;
-  unsigned budget = (unsigned)p->engine->cfg.claim_batch;
+  unsigned budget = p->budget;
   if (budget > room) budget = room;
   for (size_t k = 0; k < p->nshards; k++)
     ndue += shard_due(p->shards[k]) <= now_us;
@@ -315,9 +318,11 @@ static unsigned take_claim(tm_poller *p, tm_call *c, const redisReply *r) {
   return got;
 }
 
-static void finish_claim(tm_poller *p, tm_call *c, const redisReply *r) {
+static void finish_claim(tm_poller *p, tm_call *c, const redisReply *r,
+                         tm_turn *t) {
   tm_shard *s = c->shard;
   unsigned got = r ? take_claim(p, c, r) : 0;
+  if (got < c->count) t->caught_up = true;
   unsigned unused = c->count - got;
   p->inflight -= unused;
   atomic_fetch_sub(&s->topic->inflight, (int)unused);
@@ -354,7 +359,7 @@ static int read_replies(tm_poller *p, tm_turn *t) {
     }
     if (rr == TIMERS_ECONN && rc == TIMERS_OK) rc = rr;
     if (c->kind == CALL_CLAIM)
-      finish_claim(p, c, rr == TIMERS_OK ? r : NULL);
+      finish_claim(p, c, rr == TIMERS_OK ? r : NULL, t);
     else if (rr != TIMERS_ECONN) /* an error reply drops them: leases run out */
       finish_commit(p, c, rr == TIMERS_OK ? r : NULL);
     if (r) freeReplyObject(r);
@@ -362,9 +367,24 @@ static int read_replies(tm_poller *p, tm_turn *t) {
   return rc;
 }
 
+/* The next turn's claim budget (see append_claims). */
+static void adapt_budget(tm_poller *p, const tm_turn *t) {
+  unsigned batch = (unsigned)p->engine->cfg.claim_batch;
+  unsigned most = batch * (unsigned)(p->nshards ? p->nshards : 1);
+  bool claimed = false;
+  for (size_t k = 0; k < t->ncalls && !claimed; k++)
+    claimed = t->calls[k].kind == CALL_CLAIM;
+  if (!claimed) return;
+  if (t->caught_up)
+    p->budget = batch;
+  else if (p->budget < most)
+    p->budget = p->budget * 2 < most ? p->budget * 2 : most;
+}
+
 static int round_trip(tm_poller *p, bool claim, tm_turn *t) {
   t->ncalls = 0;
   t->starved = false;
+  t->caught_up = false;
   t->now = tm__wall();
   snprintf(t->now_str, sizeof t->now_str, "%.6f", t->now);
   int rc = TIMERS_OK;
@@ -372,6 +392,7 @@ static int round_trip(tm_poller *p, bool claim, tm_turn *t) {
     if (p->shards[k]->ncommits) rc = append_commit(p, p->shards[k], t);
   if (claim && rc == TIMERS_OK) rc = append_claims(p, t);
   int rr = read_replies(p, t);
+  adapt_budget(p, t);
   return rc != TIMERS_OK ? rc : rr;
 }
 
