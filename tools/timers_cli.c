@@ -1,8 +1,10 @@
 /*
  * timers_cli.c - the `timers` command line: dispatches to a subcommand.
  *
- * A subcommand is one row of the table below and one file under tools/cli/.
- * Unknown subcommands print the usage on stderr and exit 2.
+ * A subcommand is one row of the table below and one file under tools/cli/
+ * (cancel and cancel-all share one, as do stats and top). Exit status:
+ * 0 success, 1 failure, 2 bad usage; unknown subcommands print the usage on
+ * stderr and exit 2.
  */
 #include <stdio.h>
 #include <string.h>
@@ -17,6 +19,15 @@ typedef struct command {
 } command;
 
 static const command commands[] = {
+    {"schedule", cli_schedule, "schedule a timer (payload: argument or stdin)"},
+    {"cancel", cli_cancel, "remove timers by id"},
+    {"cancel-all", cli_cancel_all, "remove every timer of a topic"},
+    {"pending", cli_pending, "list a topic's timers in activation order"},
+    {"show", cli_show, "one timer: time, lease, attempts, headers, payload"},
+    {"listen", cli_listen, "print fired timers as JSON lines and ack them"},
+    {"stats", cli_stats, "depth, overdue and due-soon forecast per shard"},
+    {"top", cli_top, "the stats, refreshed live"},
+    {"config", cli_config, "check, show or sample the settings file"},
     {"demo", cli_demo,
      "schedule many timers on a private Redis and watch them fire"},
     {"load", cli_load,
@@ -30,8 +41,15 @@ static void usage(FILE *out) {
           "       timers help [command]\n"
           "       timers --version\n\ncommands:\n");
   for (size_t i = 0; i < COMMAND_COUNT; i++)
-    fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
-  fprintf(out, "\n'timers <command> --help' describes a command's options.\n");
+    fprintf(out, "  %-11s %s\n", commands[i].name, commands[i].summary);
+  fprintf(out,
+          "\n'timers <command> --help' describes a command's options.\n"
+          "Commands that talk to Redis take --config FILE (default\n"
+          "$TIMERS_CONFIG), --redis ADDR, --key-prefix P, --shards N, --json\n"
+          "and -v; flags override the environment (TIMERS_<SECTION>_<KEY>),\n"
+          "which overrides the file.\n"
+          "\nExit status: 0 success, 1 failure (Redis unreachable, timer not\n"
+          "found for show/cancel, invalid settings file), 2 bad usage.\n");
 }
 
 static const command *find_command(const char *name) {

@@ -78,6 +78,12 @@ void cli_log_to_stderr(void *userdata, timers_log_level level,
   fprintf(stderr, "\ntimers [%s] %s\n", names[level & 3], msg);
 }
 
+void cli_log_line(void *userdata, timers_log_level level, const char *msg) {
+  static const char *const names[] = {"error", "warn", "info", "debug"};
+  (void)userdata;
+  fprintf(stderr, "timers [%s] %s\n", names[level & 3], msg);
+}
+
 void cli_fail(const char *cmd, const char *what, int rc) {
   fprintf(stderr, "timers %s: %s: %s (%s)\n", cmd, what, timers_strerror(rc),
           timers_last_error());
@@ -115,7 +121,8 @@ bool cli_parse_duration(const char *s, double hi, double *out) {
   static const struct {
     const char *suffix;
     double scale;
-  } units[] = {{"", 1}, {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}, {"m", 60}};
+  } units[] = {{"", 1},  {"us", 1e-6}, {"ms", 1e-3}, {"s", 1},
+               {"m", 60}, {"h", 3600},  {"d", 86400}};
   char *end;
   errno = 0;
   double v = strtod(s, &end);
@@ -178,11 +185,32 @@ static int parse_one(const char *cmd, int argc, char **argv, int *i,
   return 2;
 }
 
-int cli_parse_flags(const char *cmd, int argc, char **argv,
-                    const cli_flag *flags, size_t flag_count,
-                    cli_flag_fn apply, void *opts, void (*usage)(FILE *)) {
+static bool is_positional(const char *a) {
+  return a[0] != '-' || strcmp(a, "-") == 0;
+}
+
+int cli_parse_args(const char *cmd, int argc, char **argv,
+                   const cli_flag *flags, size_t flag_count, cli_flag_fn apply,
+                   void *opts, void (*usage)(FILE *), const char **pos,
+                   int max_pos, int *npos) {
+  bool flags_done = false;
+  *npos = 0;
   for (int i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+    const char *a = argv[i];
+    if (!flags_done && max_pos > 0 && strcmp(a, "--") == 0) {
+      flags_done = true;
+      continue;
+    }
+    if (max_pos > 0 && (flags_done || is_positional(a))) {
+      if (*npos == max_pos) {
+        fprintf(stderr, "timers %s: unexpected argument '%s'\n\n", cmd, a);
+        usage(stderr);
+        return 2;
+      }
+      pos[(*npos)++] = a;
+      continue;
+    }
+    if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);
       return 1;
     }
@@ -192,6 +220,143 @@ int cli_parse_flags(const char *cmd, int argc, char **argv,
     }
   }
   return 0;
+}
+
+int cli_parse_flags(const char *cmd, int argc, char **argv,
+                    const cli_flag *flags, size_t flag_count,
+                    cli_flag_fn apply, void *opts, void (*usage)(FILE *)) {
+  int npos;
+  return cli_parse_args(cmd, argc, argv, flags, flag_count, apply, opts,
+                        usage, NULL, 0, &npos);
+}
+
+/* ------------------------------------------------------ global options */
+
+static bool name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+         (c >= '0' && c <= '9') || strchr("_.-/", c) != NULL;
+}
+
+static bool valid_name(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n == 0 || n > max) return false;
+  for (size_t i = 0; i < n; i++)
+    if (!name_char(s[i])) return false;
+  return true;
+}
+
+bool cli_check_topic(const char *cmd, const char *topic) {
+  if (valid_name(topic, TIMERS_TOPIC_MAX)) return true;
+  fprintf(stderr,
+          "timers %s: invalid topic '%s' (allowed: 1 to %d characters of "
+          "[A-Za-z0-9_.-/])\n",
+          cmd, topic, TIMERS_TOPIC_MAX);
+  return false;
+}
+
+bool cli_check_id(const char *cmd, const char *id) {
+  size_t n = strlen(id);
+  bool ok = n > 0 && n <= TIMERS_ID_MAX;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = id[i] > ' ' && id[i] < 127;
+  if (!ok)
+    fprintf(stderr,
+            "timers %s: invalid id '%s' (allowed: 1 to %d printable ASCII "
+            "characters, no space)\n",
+            cmd, id, TIMERS_ID_MAX);
+  return ok;
+}
+
+bool cli_global_apply(cli_global *g, const char *name, const char *v,
+                      bool *ok) {
+  int shards;
+  *ok = true;
+  if (strcmp(name, "--config") == 0) *ok = *(g->config = v) != '\0';
+  else if (strcmp(name, "--redis") == 0) *ok = *(g->redis = v) != '\0';
+  else if (strcmp(name, "--key-prefix") == 0)
+    *ok = valid_name(g->key_prefix = v, TIMERS_TOPIC_MAX);
+  else if (strcmp(name, "--shards") == 0)
+    *ok = cli_parse_int(g->shards = v, 1, TIMERS_SHARDS_MAX, &shards);
+  else if (strcmp(name, "--json") == 0) g->json = true;
+  else if (strcmp(name, "--compat") == 0) g->compat = true;
+  else if (strcmp(name, "--verbose") == 0 || strcmp(name, "-v") == 0)
+    g->verbose++;
+  else return false;
+  return true;
+}
+
+int cli_settings_open(const char *cmd, const cli_global *g,
+                      timers_settings **out) {
+  const char *path = g->config ? g->config : getenv("TIMERS_CONFIG");
+  if (path && !*path) path = NULL;
+  int rc = timers_settings_load(path, out);
+  const struct {
+    const char *section, *key, *value;
+  } flags[] = {{"redis", "address", g->redis},
+               {"redis", "key_prefix", g->key_prefix},
+               {"engine", "shards", g->shards}};
+  for (size_t i = 0; rc == TIMERS_OK && i < sizeof flags / sizeof *flags; i++)
+    if (flags[i].value)
+      rc = timers_settings_set(*out, flags[i].section, flags[i].key,
+                               flags[i].value);
+  if (rc == TIMERS_OK) return 0;
+  fprintf(stderr, "timers %s: %s\n", cmd, timers_last_error());
+  timers_settings_free(*out);
+  *out = NULL;
+  return 1;
+}
+
+bool cli_topic_options(const cli_global *g, const timers_settings *s,
+                       const char *topic, timers_subscribe_options *opts) {
+  bool has = timers_settings_topic(s, topic, opts);
+  if (g->compat) {
+    opts->layout = TIMERS_LAYOUT_FASTSTREAM;
+    opts->shards = 0; /* FASTSTREAM: always one */
+  }
+  return has || g->compat;
+}
+
+int cli_engine_open(const char *cmd, const cli_global *g,
+                    const timers_settings *s, const char *const *topics,
+                    size_t n, timers_engine **out) {
+  timers_config cfg = *timers_settings_config(s);
+  cfg.log = cli_log_line;
+  if (g->verbose)
+    cfg.log_level = g->verbose > 1 ? TIMERS_LOG_DEBUG : TIMERS_LOG_INFO;
+  int rc = timers_engine_create(&cfg, out);
+  if (rc != TIMERS_OK) return cli_fail(cmd, "timers_engine_create", rc), 1;
+  for (size_t i = 0; i < n; i++) {
+    timers_subscribe_options opts;
+    if (!cli_topic_options(g, s, topics[i], &opts)) continue;
+    rc = timers_declare(*out, topics[i], &opts);
+    if (rc == TIMERS_OK || rc == TIMERS_EEXIST) continue; /* named twice */
+    cli_fail(cmd, "timers_declare", rc);
+    timers_engine_destroy(*out);
+    *out = NULL;
+    return 1;
+  }
+  return 0;
+}
+
+int cli_client_open(const char *cmd, const cli_global *g,
+                    const char *const *topics, size_t n, timers_settings **s,
+                    timers_engine **e) {
+  *e = NULL;
+  if (cli_settings_open(cmd, g, s) != 0) return 1;
+  if (cli_engine_open(cmd, g, *s, topics, n, e) == 0) return 0;
+  timers_settings_free(*s);
+  *s = NULL;
+  return 1;
+}
+
+void cli_client_close(timers_settings *s, timers_engine *e) {
+  timers_engine_destroy(e);
+  timers_settings_free(s);
+}
+
+void cli_signals_take(void) {
+  signals_install();
+  signals_block();
 }
 
 /* ---------------------------------------------------------- status line */

@@ -35,9 +35,13 @@ bool cli_interrupted(double seconds);
 
 /* -------------------------------------------------------------- logging */
 
-/* A timers_log_fn writing "timers [level] msg" lines on stderr. */
+/* A timers_log_fn writing "timers [level] msg" lines on stderr, after a
+ * newline (so that it never lands in the middle of a live status line). */
 void cli_log_to_stderr(void *userdata, timers_log_level level,
                        const char *msg);
+/* The same without the leading newline, for commands with no status line.
+ * Thread-safe (one fprintf per line). */
+void cli_log_line(void *userdata, timers_log_level level, const char *msg);
 
 /* Prints "timers CMD: WHAT: <strerror> (<last error>)" on stderr. */
 void cli_fail(const char *cmd, const char *what, int rc);
@@ -61,14 +65,100 @@ int cli_parse_flags(const char *cmd, int argc, char **argv,
                     const cli_flag *flags, size_t flag_count,
                     cli_flag_fn apply, void *opts, void (*usage)(FILE *));
 
+/* Like cli_parse_flags, and also collects up to max_pos positional
+ * arguments (words not starting with '-', "-" itself, and everything after
+ * "--") into pos[], *npos of them. One more is bad usage (2). */
+int cli_parse_args(const char *cmd, int argc, char **argv,
+                   const cli_flag *flags, size_t flag_count, cli_flag_fn apply,
+                   void *opts, void (*usage)(FILE *), const char **pos,
+                   int max_pos, int *npos);
+
 /* Strict number parsers: the whole string, within [lo, hi]. */
 bool cli_parse_long(const char *s, long lo, long hi, long *out);
 bool cli_parse_int(const char *s, long lo, long hi, int *out);
 bool cli_parse_double(const char *s, double lo, double hi, double *out);
 
-/* A duration in seconds: "1.5" (seconds), "250us", "50ms", "2s", "3m";
- * within [0, hi] seconds. */
+/* A duration in seconds: "1.5" (seconds), "250us", "50ms", "2s", "3m",
+ * "2h", "1d"; within [0, hi] seconds. */
 bool cli_parse_duration(const char *s, double hi, double *out);
+
+/* ------------------------------------------------------ global options */
+
+/* The options of every subcommand that talks to Redis. Settings come from
+ * the file (--config, else $TIMERS_CONFIG, else none), then the environment
+ * (TIMERS_<SECTION>_<KEY>, applied by timers_settings_load), then these
+ * flags, each later source overriding the earlier. */
+typedef struct cli_global {
+  const char *config;     /* --config FILE                               */
+  const char *redis;      /* --redis ADDR                                */
+  const char *key_prefix; /* --key-prefix P                              */
+  const char *shards;     /* --shards N (validated text)                 */
+  bool json;              /* --json                                      */
+  bool compat;            /* --compat: the named topics use FASTSTREAM   */
+  int verbose;            /* -v: info, -v -v: debug                      */
+} cli_global;
+
+/* The rows of the global flags, to splice into a command's flag table;
+ * CLI_GLOBAL_COMPAT_FLAG only where --compat means something. */
+#define CLI_GLOBAL_FLAGS                                                      \
+  {"--config", true, "the path of an INI file (see timers config sample)"},  \
+      {"--redis", true, "an address: host:port, /path.sock or unix:/path"},   \
+      {"--key-prefix", true, "1 to 128 characters of [A-Za-z0-9_.-/]"},       \
+      {"--shards", true, "an integer from 1 to 4096"},                        \
+      {"--json", false, "takes no value"},                                    \
+      {"--verbose", false, "takes no value"}, {"-v", false, "takes no value"}
+#define CLI_GLOBAL_COMPAT_FLAG {"--compat", false, "takes no value"}
+
+/* The usage lines of the global flags. */
+#define CLI_GLOBAL_USAGE                                                      \
+  "  --config FILE      settings file (default: $TIMERS_CONFIG, if set)\n"    \
+  "  --redis ADDR       Redis address: host:port, /path.sock, unix:/path\n"   \
+  "  --key-prefix P     first part of every key (default \"timers\")\n"       \
+  "  --shards N         shards of a topic new to Redis (default 8)\n"        \
+  "  --json             machine-readable output\n"                           \
+  "  -v, --verbose      log info (twice: debug) to stderr\n"
+#define CLI_GLOBAL_COMPAT_USAGE                                               \
+  "  --compat           the topic uses the faststream-redis-timers layout\n"
+
+/* Applies name if it is a global flag: true, with *ok whether the value was
+ * valid. False for any other flag. */
+bool cli_global_apply(cli_global *g, const char *name, const char *value,
+                      bool *ok);
+
+/* Whether s is a valid topic name (TIMERS_TOPIC_MAX bytes of
+ * [A-Za-z0-9_.-/]) or id (TIMERS_ID_MAX bytes of printable ASCII, no
+ * space); on failure prints "timers CMD: invalid WHAT ..." on stderr. */
+bool cli_check_topic(const char *cmd, const char *topic);
+bool cli_check_id(const char *cmd, const char *id);
+
+/* Loads the settings (file, environment, flags). Returns 0, or 1 after
+ * printing the library's message (file:line: ...) on stderr. */
+int cli_settings_open(const char *cmd, const cli_global *g,
+                      timers_settings **out);
+
+/* Options of topic: its [topic NAME] section, and with --compat the
+ * FASTSTREAM layout. False when both are absent (nothing to declare). */
+bool cli_topic_options(const cli_global *g, const timers_settings *s,
+                       const char *topic, timers_subscribe_options *opts);
+
+/* Creates an engine from s, logging to stderr (level: -v, else the
+ * file's), and declares each of topics[0..n) that has options. Not
+ * started: scheduling and inspecting need no pollers. Returns 0, or 1 with
+ * a message on stderr (*out is then NULL). */
+int cli_engine_open(const char *cmd, const cli_global *g,
+                    const timers_settings *s, const char *const *topics,
+                    size_t n, timers_engine **out);
+
+/* Settings plus engine, for the producer-side commands; on failure both
+ * are freed and *s, *e are NULL. Returns 0 or 1. */
+int cli_client_open(const char *cmd, const cli_global *g,
+                    const char *const *topics, size_t n, timers_settings **s,
+                    timers_engine **e);
+void cli_client_close(timers_settings *s, timers_engine *e);
+
+/* Installs the SIGINT/SIGTERM handler and blocks both signals in the
+ * calling thread (see cli_interrupted); call before creating threads. */
+void cli_signals_take(void);
 
 /* ---------------------------------------------------------- status line */
 

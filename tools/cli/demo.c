@@ -2,10 +2,11 @@
  * demo.c - `timers demo`: schedule many timers and watch them fire.
  *
  * Starts a private redis-server (unix socket in a temporary folder) unless
- * --redis is given, runs one engine with a no-op handler on topic "demo",
- * schedules N timers spread evenly over the next SPREAD seconds in pipelined
- * batches, shows a live status line, and ends with a summary. It exits 0
- * only if every timer fired exactly once.
+ * --redis (or --config, whose address it then uses) is given, runs one
+ * engine with a no-op handler on topic "demo", schedules N timers spread
+ * evenly over the next SPREAD seconds in pipelined batches, shows a live
+ * status line, and ends with a summary. It exits 0 only if every timer
+ * fired exactly once.
  *
  * Timer ids are "<run tag>-<index>", so the handler can tell each timer's
  * first delivery from a duplicate, and timers left in a shared Redis by
@@ -34,7 +35,9 @@
 #define DEMO_ID_CAP 32
 
 typedef struct demo_opts {
-  const char *redis; /* NULL: start a private redis-server */
+  const char *redis;  /* NULL: start a private redis-server */
+  const char *config; /* --config FILE: the engine's base settings */
+  const timers_config *base; /* from it; NULL: the defaults */
   long timers;
   double spread;
   int shards, pollers, workers, batch; /* 0: the engine's default */
@@ -71,9 +74,12 @@ static void usage(FILE *out) {
       "options:\n"
       "  --redis ADDR     use this Redis (host:port, /path.sock, unix:/path)\n"
       "                   instead of starting a private redis-server\n"
+      "  --config FILE    settings file: the base for the engine (and its\n"
+      "                   [redis] address is used instead of a private\n"
+      "                   server); the flags below override it\n"
       "  --timers N       timers to schedule (default 200000)\n"
       "  --spread S       seconds over which they come due (default 3)\n"
-      "  --shards N       shards of the topic (default 8)\n"
+      "  --shards N       shards of the topic (default 8, or the config's)\n"
       "  --pollers N      poller threads (default: the engine's, 1)\n"
       "  --workers N      handler threads (default: the engine's, 2)\n"
       "  --batch N        timers per claim call (default: the engine's, 256)\n"
@@ -82,6 +88,7 @@ static void usage(FILE *out) {
 
 static const cli_flag demo_flags[] = {
     {"--redis", true, "an address: host:port, /path.sock or unix:/path"},
+    {"--config", true, "the path of an INI file (see timers config sample)"},
     {"--timers", true, "an integer from 1 to 50000000"},
     {"--spread", true, "seconds from 0 to 86400, e.g. 3, 500ms, 2m"},
     {"--shards", true, "an integer from 1 to 4096"},
@@ -97,6 +104,7 @@ static bool apply_option(void *opts, const char *name, const char *v) {
     o->redis = v;
     return *v != '\0';
   }
+  if (strcmp(name, "--config") == 0) return o->config = v, *v != '\0';
   if (strcmp(name, "--timers") == 0)
     return cli_parse_long(v, 1, DEMO_TIMERS_MAX, &o->timers);
   if (strcmp(name, "--spread") == 0)
@@ -112,7 +120,7 @@ static bool apply_option(void *opts, const char *name, const char *v) {
 
 /* Returns 0, 1 when --help was printed, or 2 on bad usage. */
 static int parse_options(int argc, char **argv, demo_opts *o) {
-  *o = (demo_opts){.timers = 200000, .spread = 3.0, .shards = 8};
+  *o = (demo_opts){.timers = 200000, .spread = 3.0};
   return cli_parse_flags("demo", argc, argv, demo_flags,
                          sizeof demo_flags / sizeof demo_flags[0],
                          apply_option, o, usage);
@@ -299,14 +307,14 @@ static int summarize(timers_engine *e, demo_run *r, uint32_t scheduled,
 static int make_engine(const demo_opts *o, const char *addr, demo_run *r,
                        timers_engine **out) {
   timers_config cfg;
-  timers_config_init(&cfg);
+  if (o->base) cfg = *o->base;
+  else timers_config_init(&cfg), cfg.log_level = TIMERS_LOG_WARN;
   cfg.redis = addr;
-  cfg.shards = o->shards;
+  if (o->shards) cfg.shards = o->shards;
   if (o->pollers) cfg.pollers = o->pollers;
   if (o->workers) cfg.workers = o->workers;
   if (o->batch) cfg.claim_batch = o->batch;
   cfg.log = cli_log_to_stderr;
-  cfg.log_level = TIMERS_LOG_WARN;
   int rc = timers_engine_create(&cfg, out);
   if (rc != TIMERS_OK) return fail("timers_engine_create", rc), 1;
   rc = timers_subscribe(*out, DEMO_TOPIC, on_fire, r, NULL);
@@ -357,25 +365,39 @@ static void run_init(demo_run *r, uint32_t n) {
   r->tag_len = strlen(r->tag);
 }
 
-int cli_demo(int argc, char **argv) {
-  demo_opts o;
-  int status = parse_options(argc, argv, &o);
-  if (status) return status == 1 ? 0 : status;
+/* Runs the demo with o's options on their Redis. */
+static int run_demo(const demo_opts *o) {
   demo_run *r = calloc(1, sizeof *r);
-  atomic_uchar *seen = calloc((size_t)o.timers, sizeof *seen);
+  atomic_uchar *seen = calloc((size_t)o->timers, sizeof *seen);
   if (!r || !seen) {
     fprintf(stderr, "timers demo: out of memory\n");
     return free(r), free(seen), 1;
   }
-  run_init(r, (uint32_t)o.timers);
+  run_init(r, (uint32_t)o->timers);
   r->seen = seen;
   redis_server rs;
   const char *addr = NULL;
-  if (cli_redis_open("demo", o.redis, &rs, &addr) != 0)
+  if (cli_redis_open("demo", o->redis, &rs, &addr) != 0)
     return free(r), free(seen), 1;
-  status = cli_signal() ? 128 + cli_signal() : run_engine(&o, addr, r);
+  int status = cli_signal() ? 128 + cli_signal() : run_engine(o, addr, r);
   cli_redis_close(&rs);
   free(seen);
   free(r);
+  return status;
+}
+
+int cli_demo(int argc, char **argv) {
+  demo_opts o;
+  int status = parse_options(argc, argv, &o);
+  if (status) return status == 1 ? 0 : status;
+  timers_settings *s = NULL;
+  if (o.config) { /* the base; its address unless --redis */
+    cli_global g = {.config = o.config};
+    if (cli_settings_open("demo", &g, &s) != 0) return 1;
+    o.base = timers_settings_config(s);
+    if (!o.redis && o.base->redis && *o.base->redis) o.redis = o.base->redis;
+  }
+  status = run_demo(&o);
+  timers_settings_free(s);
   return status;
 }

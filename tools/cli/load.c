@@ -64,7 +64,8 @@ typedef struct load_delay {
 } load_delay;
 
 typedef struct load_opts {
-  const char *redis, *key_prefix, *handler_text;
+  const char *redis, *key_prefix, *handler_text, *config;
+  const timers_config *base; /* from --config; NULL: the defaults */
   double rate, duration, grace, lead, handler_sleep; /* seconds, /s */
   load_delay delay;
   long burst; /* 0: rate mode */
@@ -162,6 +163,9 @@ static void usage(FILE *out) {
       "options:\n"
       "  --redis ADDR        use this Redis (host:port, /path.sock,\n"
       "                      unix:/path) instead of starting a private one\n"
+      "  --config FILE       settings file: the base for the engine (and its\n"
+      "                      [redis] address is used instead of a private\n"
+      "                      server); the flags below override it\n"
       "  --rate R            timers scheduled per second (default 1000)\n"
       "  --duration D        how long to schedule (default 10s)\n"
       "  --delay DIST        delay from scheduling to due time (default\n"
@@ -172,7 +176,8 @@ static void usage(FILE *out) {
       "                      takes longer\n"
       "  --topics T          topics load.0 .. load.T-1, timers round-robin\n"
       "                      over them (default 1)\n"
-      "  --shards N          shards of each topic (default 8)\n"
+      "  --shards N          shards of each topic (default 8, or the\n"
+      "                      config's)\n"
       "  --pollers N         poller threads per engine (default 1)\n"
       "  --workers N         handler threads per engine (default 2)\n"
       "  --batch N           timers per claim call (default 256)\n"
@@ -194,6 +199,7 @@ static void usage(FILE *out) {
 
 static const cli_flag load_flags[] = {
     {"--redis", true, "an address: host:port, /path.sock or unix:/path"},
+    {"--config", true, "the path of an INI file (see timers config sample)"},
     {"--rate", true, "timers per second, a number from 0.001 to 10000000"},
     {"--duration", true, "a duration from 1ms to 24h, e.g. 500ms, 10s, 2m"},
     {"--delay", true,
@@ -287,6 +293,7 @@ static bool apply_option(void *opts, const char *name, const char *v) {
     if (strcmp(name, ints[i].name) == 0)
       return cli_parse_int(v, 1, ints[i].hi, (int *)((char *)o + ints[i].off));
   if (strcmp(name, "--redis") == 0) return o->redis = v, *v != '\0';
+  if (strcmp(name, "--config") == 0) return o->config = v, *v != '\0';
   if (strcmp(name, "--key-prefix") == 0)
     return o->key_prefix = v, valid_prefix(v);
   if (strcmp(name, "--burst") == 0)
@@ -319,7 +326,6 @@ static int parse_options(int argc, char **argv, load_opts *o) {
                    .delay = {DIST_FIXED, 1, 0, "fixed:1s"},
                    .handler_text = "noop",
                    .topics = 1,
-                   .shards = 8,
                    .sched_batch = LOAD_SCHED_BATCH,
                    .processes = 1};
   int rc = cli_parse_flags("load", argc, argv, load_flags, LOAD_FLAG_COUNT,
@@ -432,7 +438,8 @@ static void topic_name(char *buf, size_t cap, int t) {
 static int engine_make(const load_opts *o, const char *addr, load_ctx *c,
                        bool fire, timers_engine **out) {
   timers_config cfg;
-  timers_config_init(&cfg);
+  if (o->base) cfg = *o->base;
+  else timers_config_init(&cfg), cfg.log_level = TIMERS_LOG_WARN;
   cfg.redis = addr;
   cfg.shards = o->shards;
   if (o->key_prefix) cfg.key_prefix = o->key_prefix;
@@ -440,7 +447,6 @@ static int engine_make(const load_opts *o, const char *addr, load_ctx *c,
   if (o->workers) cfg.workers = o->workers;
   if (o->batch) cfg.claim_batch = o->batch;
   cfg.log = cli_log_to_stderr;
-  cfg.log_level = TIMERS_LOG_WARN;
   int rc = timers_engine_create(&cfg, out);
   if (rc != TIMERS_OK) return cli_fail("load", "timers_engine_create", rc), 1;
   for (int t = 0; fire && t < o->topics; t++) {
@@ -1020,22 +1026,52 @@ static int run(const load_opts *o, const char *addr, load_ctx *c) {
   return status;
 }
 
-int cli_load(int argc, char **argv) {
-  load_opts o;
-  int status = parse_options(argc, argv, &o);
-  if (status) return status == 1 ? 0 : status;
-  load_ctx c = {.sleep_ns = (long)llround(o.handler_sleep * 1e9)};
+/* Runs the test on the Redis of o (a private one when none is set). */
+static int run_load(const load_opts *o) {
+  int status;
+  load_ctx c = {.sleep_ns = (long)llround(o->handler_sleep * 1e9)};
   cli_run_tag(c.tag, sizeof c.tag);
   c.tag_len = strlen(c.tag);
   for (int b = 0; b < TIMERS_LATENCY_BUCKETS; b++)
     c.bound_us[b] = timers_lateness_bound_us(b);
-  if (shared_map(&c, timer_count(&o)) != 0) return 1;
+  if (shared_map(&c, timer_count(o)) != 0) return 1;
   redis_server rs;
   const char *addr = NULL;
-  if (cli_redis_open("load", o.redis, &rs, &addr) != 0)
+  if (cli_redis_open("load", o->redis, &rs, &addr) != 0)
     return shared_unmap(&c), 1;
-  status = cli_signal() ? 128 + cli_signal() : run(&o, addr, &c);
+  status = cli_signal() ? 128 + cli_signal() : run(o, addr, &c);
   cli_redis_close(&rs);
   shared_unmap(&c);
+  return status;
+}
+
+/* With --config, the settings are the base and fill what no flag set
+ * (Redis address, shards, pollers, workers, claim batch, key prefix);
+ * without it the defaults do. Returns 0 or 1. */
+static int apply_config(load_opts *o, timers_settings **s) {
+  *s = NULL;
+  if (o->config) {
+    cli_global g = {.config = o->config};
+    if (cli_settings_open("load", &g, s) != 0) return 1;
+    const timers_config *c = o->base = timers_settings_config(*s);
+    if (!o->redis && c->redis && *c->redis) o->redis = c->redis;
+    if (!o->key_prefix) o->key_prefix = c->key_prefix;
+    if (!o->shards) o->shards = c->shards;
+    if (!o->pollers) o->pollers = c->pollers;
+    if (!o->workers) o->workers = c->workers;
+    if (!o->batch) o->batch = c->claim_batch;
+  }
+  if (!o->shards) o->shards = 8;
+  return 0;
+}
+
+int cli_load(int argc, char **argv) {
+  load_opts o;
+  timers_settings *settings;
+  int status = parse_options(argc, argv, &o);
+  if (status) return status == 1 ? 0 : status;
+  if (apply_config(&o, &settings) != 0) return 1;
+  status = run_load(&o);
+  timers_settings_free(settings);
   return status;
 }

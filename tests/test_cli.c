@@ -1,0 +1,423 @@
+/*
+ * test_cli.c - the `timers` command line, run as a program against a
+ * private redis-server: schedule (argument and stdin payloads, --in, --at,
+ * --header), show, pending, cancel, cancel-all, listen, stats (--json,
+ * --prometheus), config check, --compat, and the exit codes.
+ *
+ * Each run forks and execs the binary (TIMERS_CLI_PATH) with pipes for
+ * stdin, stdout and stderr and a deadline: a run that outlives it is
+ * killed and fails the test. The test process itself runs no engine
+ * threads, so forking is safe.
+ */
+#include <fcntl.h>
+#include <hiredis.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+#include "test_util.h"
+
+#ifndef TIMERS_CLI_PATH
+#error "TIMERS_CLI_PATH must name the built timers binary"
+#endif
+
+#define RUN_DEADLINE_MS 20000
+#define OUT_CAP 65536
+
+static redis_server g_rs;
+static char g_dir[256]; /* temporary folder for config files */
+
+typedef struct run_result {
+  int status; /* exit code, or 128 + signal */
+  char out[OUT_CAP], err[OUT_CAP];
+} run_result;
+
+static run_result g_res;
+
+/* ------------------------------------------------------------ running */
+
+typedef struct child {
+  pid_t pid;
+  int in, out, err; /* our ends of the pipes; -1 once closed */
+} child;
+
+static void child_start(child *c, char *const argv[]) {
+  int pin[2], pout[2], perr[2];
+  CHECK(pipe(pin) == 0 && pipe(pout) == 0 && pipe(perr) == 0);
+  c->pid = fork();
+  CHECK(c->pid >= 0);
+  if (c->pid == 0) {
+    dup2(pin[0], 0);
+    dup2(pout[1], 1);
+    dup2(perr[1], 2);
+    for (int fd = 3; fd < 256; fd++) close(fd);
+    execv(TIMERS_CLI_PATH, argv);
+    _exit(127);
+  }
+  close(pin[0]);
+  close(pout[1]);
+  close(perr[1]);
+  c->in = pin[1];
+  c->out = pout[0];
+  c->err = perr[0];
+  signal(SIGPIPE, SIG_IGN);
+}
+
+/* Reads what is ready on fd into buf (NUL-terminated); closes it at EOF. */
+static void drain_fd(int *fd, char *buf, size_t *len) {
+  char tmp[4096];
+  ssize_t n = read(*fd, tmp, sizeof tmp);
+  if (n <= 0) {
+    close(*fd);
+    *fd = -1;
+    return;
+  }
+  size_t k = (size_t)n < OUT_CAP - 1 - *len ? (size_t)n : OUT_CAP - 1 - *len;
+  memcpy(buf + *len, tmp, k);
+  *len += k;
+  buf[*len] = '\0';
+}
+
+/* Collects output until both pipes close and the child exits, within the
+ * deadline (then it is killed and the test fails). */
+static void child_finish(child *c, run_result *r, int deadline_ms,
+                         const char *what) {
+  size_t olen = 0, elen = 0;
+  r->out[0] = r->err[0] = '\0';
+  double end = mono_ms() + deadline_ms;
+  while (c->out >= 0 || c->err >= 0) {
+    struct pollfd p[2] = {{c->out, POLLIN, 0}, {c->err, POLLIN, 0}};
+    int left = (int)(end - mono_ms());
+    if (left <= 0) {
+      kill(c->pid, SIGKILL);
+      waitpid(c->pid, NULL, 0);
+      test_fail(__FILE__, __LINE__, "%s: no exit within %d ms", what,
+                deadline_ms);
+    }
+    if (poll(p, 2, left < 100 ? left : 100) < 0) continue;
+    if (c->out >= 0 && p[0].revents) drain_fd(&c->out, r->out, &olen);
+    if (c->err >= 0 && p[1].revents) drain_fd(&c->err, r->err, &elen);
+  }
+  int st = 0;
+  CHECK(waitpid(c->pid, &st, 0) == c->pid);
+  r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* Runs `timers ARGS... --redis ADDR` (no --redis when the first argument
+ * is "config" or "frob") with input on stdin; returns the exit code, the
+ * output in g_res. */
+static int run_in(const char *input, const char *arg0, ...) {
+  char *argv[64];
+  int n = 0;
+  argv[n++] = "timers";
+  va_list ap;
+  va_start(ap, arg0);
+  for (const char *a = arg0; a && n < 60; a = va_arg(ap, const char *))
+    argv[n++] = (char *)a;
+  va_end(ap);
+  if (strcmp(arg0, "config") != 0 && strcmp(arg0, "frob") != 0) {
+    argv[n++] = "--redis";
+    argv[n++] = g_rs.addr;
+  }
+  argv[n] = NULL;
+  child c;
+  child_start(&c, argv);
+  if (input) CHECK(write(c.in, input, strlen(input)) == (ssize_t)strlen(input));
+  close(c.in);
+  child_finish(&c, &g_res, RUN_DEADLINE_MS, arg0);
+  return g_res.status;
+}
+
+#define RUN(...) run_in(NULL, __VA_ARGS__, (const char *)NULL)
+#define RUN_STDIN(in, ...) run_in(in, __VA_ARGS__, (const char *)NULL)
+
+#define CHECK_RUN(want, call)                                                 \
+  do {                                                                        \
+    int rr_ = (call);                                                         \
+    CHECK_MSG(rr_ == (want),                                                  \
+              "%s exited %d, want %d\n--- stdout:\n%s\n--- stderr:\n%s", #call, \
+              rr_, (want), g_res.out, g_res.err);                             \
+  } while (0)
+
+#define CHECK_HAS(text, needle)                                               \
+  CHECK_MSG(strstr((text), (needle)) != NULL, "'%s' not in:\n%s", (needle),    \
+            (text))
+
+static size_t count_lines(const char *s) {
+  size_t n = 0;
+  for (; *s; s++) n += *s == '\n';
+  return n;
+}
+
+static size_t count_of(const char *s, const char *needle) {
+  size_t n = 0;
+  for (const char *p = strstr(s, needle); p; p = strstr(p + 1, needle)) n++;
+  return n;
+}
+
+/* --------------------------------------------------------- JSON syntax */
+
+static const char *json_value(const char *p);
+
+static const char *json_ws(const char *p) {
+  while (*p == ' ' || *p == '\n' || *p == '\t' || *p == '\r') p++;
+  return p;
+}
+
+static const char *json_string(const char *p) {
+  if (*p++ != '"') return NULL;
+  for (; *p && *p != '"'; p++) {
+    if ((unsigned char)*p < 0x20) return NULL;
+    if (*p == '\\' && !*++p) return NULL;
+  }
+  return *p == '"' ? p + 1 : NULL;
+}
+
+static const char *json_list(const char *p, char close, bool object) {
+  p = json_ws(p + 1);
+  if (*p == close) return p + 1;
+  for (;;) {
+    if (object) {
+      if (!(p = json_string(json_ws(p)))) return NULL;
+      p = json_ws(p);
+      if (*p++ != ':') return NULL;
+    }
+    if (!(p = json_value(p))) return NULL;
+    p = json_ws(p);
+    if (*p == close) return p + 1;
+    if (*p++ != ',') return NULL;
+  }
+}
+
+static const char *json_value(const char *p) {
+  p = json_ws(p);
+  if (*p == '{') return json_list(p, '}', true);
+  if (*p == '[') return json_list(p, ']', false);
+  if (*p == '"') return json_string(p);
+  if (strncmp(p, "true", 4) == 0 || strncmp(p, "null", 4) == 0) return p + 4;
+  if (strncmp(p, "false", 5) == 0) return p + 5;
+  char *end;
+  strtod(p, &end);
+  return end == p ? NULL : end;
+}
+
+/* Each line of text is one complete JSON value. */
+static bool json_lines_valid(const char *text) {
+  while (*text) {
+    const char *end = json_value(text);
+    if (!end || *end != '\n') return false;
+    text = end + 1;
+  }
+  return true;
+}
+
+/* ------------------------------------------------------------- tests */
+
+static void test_schedule_show(void) {
+  CHECK_RUN(0, RUN("schedule", "t", "hello", "--in", "30s", "--id", "t-1",
+                   "--header", "a=b", "--header", "k=v=2", "--json"));
+  CHECK_HAS(g_res.out, "\"id\":\"t-1\"");
+  CHECK_HAS(g_res.out, "\"topic\":\"t\"");
+  CHECK(json_lines_valid(g_res.out));
+
+  CHECK_RUN(0, RUN_STDIN("from stdin", "schedule", "t"));
+  char id[64];
+  CHECK_EQ_INT(strlen(g_res.out), TIMERS_ID_GEN_LEN + 1);
+  snprintf(id, sizeof id, "%.*s", TIMERS_ID_GEN_LEN, g_res.out);
+  CHECK_RUN(0, RUN("show", "t", id, "--json"));
+  CHECK_HAS(g_res.out, "\"payload\":\"from stdin\"");
+  CHECK_RUN(0, RUN_STDIN("dash", "schedule", "t", "-", "--id", "t-dash",
+                         "--in", "2h"));
+  CHECK_RUN(0, RUN("show", "t", "t-dash", "--json"));
+  CHECK_HAS(g_res.out, "\"payload\":\"dash\"");
+
+  CHECK_RUN(0, RUN("schedule", "t", "later", "--id", "at-1", "--at",
+                   "2030-01-02T03:04:05.250+01:00"));
+  CHECK_RUN(0, RUN("show", "t", "at-1", "--json"));
+  CHECK_HAS(g_res.out, "\"activate_at\":\"2030-01-02T02:04:05.250000Z\"");
+  CHECK(json_lines_valid(g_res.out));
+
+  CHECK_RUN(0, RUN("show", "t", "t-1"));
+  CHECK_HAS(g_res.out, "due:");
+  CHECK_HAS(g_res.out, "(in ");
+  CHECK_HAS(g_res.out, "attempts:  0");
+  CHECK_HAS(g_res.out, "leased:    no");
+  CHECK_HAS(g_res.out, "a=b");
+  CHECK_HAS(g_res.out, "hello");
+  CHECK_RUN(0, RUN("show", "t", "t-1", "--json"));
+  CHECK_HAS(g_res.out, "\"headers\":{\"a\":\"b\",\"k\":\"v=2\"}");
+  CHECK_HAS(g_res.out, "\"payload\":\"hello\"");
+  CHECK_HAS(g_res.out, "\"attempts\":0");
+  CHECK_RUN(1, RUN("show", "t", "missing"));
+  CHECK_HAS(g_res.err, "missing");
+}
+
+static void test_pending(void) {
+  /* t: t-1 (in 30 s), the stdin one (now), t-dash (2 h), at-1 (2030) */
+  CHECK_RUN(0, RUN("pending", "t"));
+  CHECK_EQ_INT(count_lines(g_res.out), 4);
+  CHECK_HAS(g_res.out, "t-1 ");
+  CHECK_RUN(0, RUN("pending", "t", "--before", "+1m"));
+  CHECK_EQ_INT(count_lines(g_res.out), 2);
+  CHECK_RUN(0, RUN("pending", "t", "--before", "2029-01-01T00:00:00Z"));
+  CHECK_EQ_INT(count_lines(g_res.out), 3);
+  CHECK_RUN(0, RUN("pending", "t", "--limit", "1", "--json"));
+  CHECK_EQ_INT(count_lines(g_res.out), 1);
+  CHECK_HAS(g_res.out, "\"at\":\"");
+  CHECK(json_lines_valid(g_res.out));
+}
+
+static void test_stats(void) {
+  CHECK_RUN(0, RUN("schedule", "u", "x", "--in", "5m"));
+  CHECK_RUN(0, RUN("stats", "t", "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_HAS(g_res.out, "\"topic\":\"t\",\"shards\":8,\"pending\":4,");
+  CHECK_RUN(0, RUN("stats", "t"));
+  CHECK_HAS(g_res.out, "PENDING");
+  CHECK_RUN(0, RUN("stats", "t", "u", "--prometheus"));
+  CHECK_HAS(g_res.out, "timers_pending{topic=\"t\",shard=\"0\"}");
+  CHECK_HAS(g_res.out, "timers_pending{topic=\"u\",shard=\"0\"}");
+  CHECK_EQ_INT(count_of(g_res.out, "# TYPE timers_pending gauge"), 1);
+  CHECK_RUN(0, RUN("top", "t", "--iterations", "2", "--interval", "100ms"));
+  CHECK_HAS(g_res.out, "PENDING/S");
+  CHECK_RUN(2, RUN("stats"));
+}
+
+static void test_cancel(void) {
+  CHECK_RUN(0, RUN("cancel", "t", "t-1"));
+  CHECK_HAS(g_res.out, "cancelled t-1");
+  CHECK_RUN(1, RUN("cancel", "t", "t-1"));
+  CHECK_HAS(g_res.out, "not found t-1");
+  CHECK_RUN(0, RUN("cancel-all", "t", "--json"));
+  CHECK_HAS(g_res.out, "\"removed\":3");
+  CHECK_RUN(0, RUN("cancel-all", "t"));
+  CHECK_HAS(g_res.out, "0\n");
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_config_file(void) {
+  char good[300], bad[300], sample[300];
+  snprintf(good, sizeof good, "%s/good.ini", g_dir);
+  snprintf(bad, sizeof bad, "%s/bad.ini", g_dir);
+  snprintf(sample, sizeof sample, "%s/sample.ini", g_dir);
+  write_file(good, "[engine]\nshards = 3\n\n[topic fs]\nlayout = faststream\n");
+  write_file(bad, "[redis]\ndb = 0\n[engine]\nworkers = 0\n");
+  CHECK_RUN(0, RUN("config", "check", good));
+  CHECK_HAS(g_res.out, "shards = 3");
+  CHECK_HAS(g_res.out, "[topic fs]");
+  CHECK_RUN(0, RUN("config", "check", good, "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_RUN(1, RUN("config", "check", bad));
+  char where[320];
+  snprintf(where, sizeof where, "%s:4", bad);
+  CHECK_HAS(g_res.err, where);
+  CHECK_HAS(g_res.err, "workers");
+  CHECK_RUN(0, RUN("config", "sample"));
+  write_file(sample, g_res.out);
+  CHECK_RUN(0, RUN("config", "check", sample));
+  CHECK_RUN(2, RUN("config", "frob"));
+  /* the file's [topic fs] gives the layout, flags beat the file */
+  CHECK_RUN(0, RUN("config", "show", "--config", good, "--shards", "5"));
+  CHECK_HAS(g_res.out, "shards = 5");
+  CHECK_RUN(0, RUN("schedule", "fs", "p", "--id", "f-1", "--config", good));
+  CHECK_RUN(0, RUN("stats", "--config", good, "--json"));
+  CHECK_HAS(g_res.out, "\"topic\":\"fs\",\"shards\":1,\"pending\":1,");
+}
+
+/* The raw score of member in key, or -1 when absent. */
+static double zscore(const char *key, const char *member) {
+  struct timeval tv = {2, 0};
+  redisContext *c = redisConnectWithTimeout("127.0.0.1", g_rs.port, tv);
+  CHECK(c && !c->err);
+  redisReply *r = redisCommand(c, "ZSCORE %s %s", key, member);
+  CHECK(r != NULL);
+  double v = r->type == REDIS_REPLY_STRING ? strtod(r->str, NULL) : -1;
+  freeReplyObject(r);
+  redisFree(c);
+  return v;
+}
+
+static void test_compat(void) {
+  CHECK_RUN(0, RUN("schedule", "fsc", "hi", "--compat", "--id", "c-1",
+                   "--in", "1h"));
+  double s = zscore("timers_timeline:{fsc}", "c-1");
+  CHECK_MSG(s > timers_now() + 3500 && s < timers_now() + 3700,
+            "ZSCORE timers_timeline:{fsc} c-1 = %f", s);
+  CHECK_RUN(0, RUN("show", "fsc", "c-1", "--compat", "--json"));
+  CHECK_HAS(g_res.out, "\"payload\":\"hi\"");
+  CHECK_RUN(0, RUN("pending", "fsc", "--compat"));
+  CHECK_EQ_INT(count_lines(g_res.out), 1);
+}
+
+static void test_listen(void) {
+  char *argv[] = {"timers", "listen", "l", "--count", "2", "--timeout",
+                  "20s", "--redis", g_rs.addr, NULL};
+  child c;
+  child_start(&c, argv);
+  close(c.in);
+  CHECK_RUN(0, RUN("schedule", "l", "one", "--in", "200ms", "--id", "l-1",
+                   "--header", "h=1"));
+  CHECK_RUN(0, RUN("schedule", "l", "two", "--in", "200ms", "--id", "l-2"));
+  static run_result r;
+  child_finish(&c, &r, RUN_DEADLINE_MS + 5000, "listen");
+  CHECK_MSG(r.status == 0, "listen exited %d\n%s\n%s", r.status, r.out, r.err);
+  CHECK_EQ_INT(count_lines(r.out), 2);
+  CHECK(json_lines_valid(r.out));
+  CHECK_HAS(r.out, "\"id\":\"l-1\"");
+  CHECK_HAS(r.out, "\"headers\":{\"h\":\"1\"},\"payload\":\"one\"");
+  CHECK_HAS(r.out, "\"headers\":{},\"payload\":\"two\"");
+  CHECK_HAS(r.out, "\"attempt\":1");
+  CHECK_HAS(r.out, "\"fired_at\":\"");
+  CHECK_RUN(0, RUN("pending", "l"));
+  CHECK_EQ_INT(count_lines(g_res.out), 0); /* acked */
+}
+
+static void test_usage(void) {
+  CHECK_RUN(2, RUN("schedule"));
+  CHECK_RUN(2, RUN("frob"));
+  CHECK_RUN(2, RUN("pending", "t", "--limit", "0"));
+  CHECK_HAS(g_res.err, "--limit");
+  CHECK_RUN(2, RUN("schedule", "t", "x", "--at", "2030-13-01T00:00:00Z"));
+  CHECK_HAS(g_res.err, "--at");
+  CHECK_RUN(2, RUN("schedule", "t", "x", "--at", "2030-01-01T00:00:00"));
+  CHECK_RUN(2, RUN("schedule", "t", "x", "--in", "1s", "--at", "now"));
+  CHECK_RUN(2, RUN("schedule", "bad topic", "x"));
+  CHECK_RUN(0, RUN("schedule", "--help"));
+  CHECK_HAS(g_res.out, "usage: timers schedule");
+  /* an unreachable Redis: exit 1 after the retry window */
+  char *argv[] = {"timers", "schedule", "t", "x", "--redis", "127.0.0.1:1",
+                  NULL};
+  child c;
+  child_start(&c, argv);
+  close(c.in);
+  static run_result r;
+  child_finish(&c, &r, RUN_DEADLINE_MS, "unreachable");
+  CHECK_MSG(r.status == 1, "exit %d: %s", r.status, r.err);
+}
+
+int main(void) {
+  unsetenv("TIMERS_CONFIG");
+  snprintf(g_dir, sizeof g_dir, "/tmp/timers-cli-XXXXXX");
+  CHECK(mkdtemp(g_dir) != NULL);
+  test_redis_start(&g_rs, false);
+  TEST_RUN(test_schedule_show);
+  TEST_RUN(test_pending);
+  TEST_RUN(test_stats);
+  TEST_RUN(test_cancel);
+  TEST_RUN(test_config_file);
+  TEST_RUN(test_compat);
+  TEST_RUN(test_listen);
+  TEST_RUN(test_usage);
+  test_redis_stop(&g_rs);
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+  CHECK(system(cmd) == 0);
+  printf("test_cli: all passed\n");
+  return 0;
+}

@@ -1,0 +1,202 @@
+/*
+ * cmd_listen.c - `timers listen TOPIC...`: run an engine whose handler
+ * prints each fired timer as one JSON line and acks it (or, for testing,
+ * nacks or rejects it).
+ *
+ * Handlers run on the engine's worker threads; one mutex orders the lines
+ * and the count, and each line is flushed as it is written so that a pipe
+ * reader sees it at once. Once --count lines are out, further deliveries
+ * are nacked unprinted (they come back when their lease runs out), and the
+ * claim batch is capped at the count so that few are taken at all.
+ *
+ * Signals: blocked before the engine's threads exist; the main thread takes
+ * SIGINT/SIGTERM with sigtimedwait while it waits, then stops the engine
+ * (handlers already running finish) and exits 0.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common.h"
+#include "text.h"
+#include "timers.h"
+
+#define LISTEN_TOPICS_MAX 64
+
+typedef struct listen_opts {
+  cli_global g;
+  timers_outcome outcome;
+  long count;     /* 0: unlimited */
+  double timeout; /* seconds; 0: none */
+} listen_opts;
+
+/* Shared by the handler (any worker thread) and the main thread; every
+ * field after mu is guarded by it. */
+typedef struct listen_run {
+  pthread_mutex_t mu;
+  long count, printed;
+  timers_outcome outcome;
+} listen_run;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: timers listen TOPIC [TOPIC...] [options]\n"
+          "\n"
+          "Runs an engine subscribed to the topics and prints each fired\n"
+          "timer as one JSON line: id, topic, shard, attempt, activate_at,\n"
+          "fired_at (ISO-8601), headers, and \"payload\" (valid UTF-8) or\n"
+          "\"payload_b64\". Then acks it. Stops on SIGINT/SIGTERM, after\n"
+          "--count timers or after --timeout; exits 0 (1 if the engine\n"
+          "fails, 2 on bad usage).\n"
+          "\n"
+          "options:\n"
+          "  --nack             nack each timer instead (redelivered when its\n"
+          "                     lease runs out)\n"
+          "  --reject           reject each timer instead (dropped)\n"
+          "  --count N          stop after N timers (more are nacked)\n"
+          "  --timeout D        stop after D (30s, 5m, ...)\n"
+          CLI_GLOBAL_COMPAT_USAGE CLI_GLOBAL_USAGE
+          "  -h, --help         this help\n");
+}
+
+static const cli_flag listen_flags[] = {
+    {"--nack", false, "takes no value"},
+    {"--reject", false, "takes no value"},
+    {"--count", true, "an integer from 1 to 1000000000"},
+    {"--timeout", true, "a duration from 1ms to 100 days, e.g. 500ms, 30s"},
+    CLI_GLOBAL_COMPAT_FLAG,
+    CLI_GLOBAL_FLAGS,
+};
+
+static bool apply_option(void *opts, const char *name, const char *v) {
+  listen_opts *o = opts;
+  bool ok;
+  if (cli_global_apply(&o->g, name, v, &ok)) return ok;
+  if (strcmp(name, "--nack") == 0) return o->outcome = TIMERS_NACK, true;
+  if (strcmp(name, "--reject") == 0) return o->outcome = TIMERS_REJECT, true;
+  if (strcmp(name, "--count") == 0)
+    return cli_parse_long(v, 1, 1000000000, &o->count);
+  return cli_parse_duration(v, 100 * 86400.0, &o->timeout) &&
+         o->timeout >= 1e-3; /* --timeout */
+}
+
+static void print_message(const timers_message *m, double fired_at) {
+  char at[CLI_TIME_CAP], fired[CLI_TIME_CAP];
+  cli_iso_time(m->activate_at, 6, at, sizeof at);
+  cli_iso_time(fired_at, 6, fired, sizeof fired);
+  fputs("{\"id\":", stdout);
+  cli_json_cstr(stdout, m->id);
+  fputs(",\"topic\":", stdout);
+  cli_json_cstr(stdout, m->topic);
+  printf(",\"shard\":%u,\"attempt\":%u,\"activate_at\":\"%s\","
+         "\"fired_at\":\"%s\",\"headers\":",
+         m->shard, m->attempt, at, fired);
+  cli_json_headers(stdout, m->headers, m->header_count);
+  fputc(',', stdout);
+  cli_json_payload(stdout, m->payload, m->payload_len, 0);
+  fputs("}\n", stdout);
+  fflush(stdout);
+}
+
+static timers_outcome on_fire(const timers_message *m, void *userdata) {
+  listen_run *r = userdata;
+  double now = timers_now();
+  pthread_mutex_lock(&r->mu);
+  bool print = r->count == 0 || r->printed < r->count;
+  if (print) {
+    print_message(m, now);
+    r->printed++;
+  }
+  timers_outcome outcome = print ? r->outcome : TIMERS_NACK;
+  pthread_mutex_unlock(&r->mu);
+  return outcome;
+}
+
+static bool run_done(listen_run *r) {
+  pthread_mutex_lock(&r->mu);
+  bool done = r->count && r->printed >= r->count;
+  pthread_mutex_unlock(&r->mu);
+  return done;
+}
+
+/* Subscribes topic with its options; a native topic without a configured
+ * shard count takes the one recorded in Redis (else the start would fail
+ * with TIMERS_ESHARDS). */
+static int subscribe(const listen_opts *o, const timers_settings *s,
+                     timers_engine *e, const char *topic, listen_run *r) {
+  timers_subscribe_options opts;
+  cli_topic_options(&o->g, s, topic, &opts);
+  int rc = TIMERS_OK;
+  if (opts.layout == TIMERS_LAYOUT_NATIVE && opts.shards == 0) {
+    timers_topic_depth *d = NULL;
+    rc = timers_topic_depth_get(e, topic, &d);
+    if (rc == TIMERS_OK) opts.shards = (int)d->shards;
+    timers_topic_depth_free(d);
+    if (rc != TIMERS_OK)
+      return cli_fail("listen", "reading the topic's shard count", rc), 1;
+  }
+  rc = timers_subscribe(e, topic, on_fire, r, &opts);
+  if (rc != TIMERS_OK) return cli_fail("listen", "timers_subscribe", rc), 1;
+  return 0;
+}
+
+/* Caps the claim batch at --count (settings set like a flag). */
+static int cap_batch(const listen_opts *o, timers_settings *s) {
+  const timers_config *cfg = timers_settings_config(s);
+  if (!o->count || cfg->claim_batch <= o->count) return 0;
+  char v[24];
+  snprintf(v, sizeof v, "%ld", o->count);
+  int rc = timers_settings_set(s, "engine", "claim_batch", v);
+  if (rc != TIMERS_OK) return cli_fail("listen", "claim_batch", rc), 1;
+  return 0;
+}
+
+/* Waits for the count, the timeout or a signal. */
+static void wait_end(const listen_opts *o, listen_run *r) {
+  double deadline = o->timeout > 0 ? cli_mono_s() + o->timeout : 0;
+  while (!run_done(r) && !cli_interrupted(0.02))
+    if (deadline && cli_mono_s() >= deadline) break;
+}
+
+static int listen_topics(const listen_opts *o, const char **topics, int n,
+                         listen_run *r) {
+  timers_settings *s = NULL;
+  timers_engine *e = NULL;
+  int status = cli_settings_open("listen", &o->g, &s);
+  if (!status) status = cap_batch(o, s);
+  if (!status) status = cli_engine_open("listen", &o->g, s, NULL, 0, &e);
+  for (int i = 0; !status && i < n; i++)
+    status = subscribe(o, s, e, topics[i], r);
+  int rc = status ? TIMERS_OK : timers_engine_start(e);
+  if (rc != TIMERS_OK) cli_fail("listen", "timers_engine_start", rc), status = 1;
+  if (!status) {
+    wait_end(o, r);
+    rc = timers_engine_stop(e);
+    if (rc != TIMERS_OK) cli_fail("listen", "timers_engine_stop", rc), status = 1;
+  }
+  cli_client_close(s, e);
+  return status;
+}
+
+int cli_listen(int argc, char **argv) {
+  listen_opts o = {.outcome = TIMERS_ACK};
+  const char *topics[LISTEN_TOPICS_MAX];
+  int n, status = cli_parse_args(
+      "listen", argc, argv, listen_flags,
+      sizeof listen_flags / sizeof *listen_flags, apply_option, &o, usage,
+      topics, LISTEN_TOPICS_MAX, &n);
+  if (status) return status == 1 ? 0 : status;
+  if (n < 1) {
+    fprintf(stderr, "timers listen: TOPIC is missing\n\n");
+    return usage(stderr), 2;
+  }
+  for (int i = 0; i < n; i++)
+    if (!cli_check_topic("listen", topics[i])) return 2;
+  listen_run r = {.count = o.count, .outcome = o.outcome};
+  pthread_mutex_init(&r.mu, NULL);
+  cli_signals_take();
+  status = listen_topics(&o, topics, n, &r);
+  pthread_mutex_destroy(&r.mu);
+  return status;
+}

@@ -1,0 +1,141 @@
+/*
+ * cmd_show.c - `timers show TOPIC ID`: one timer as stored (time, shard,
+ * lease, attempts, headers, payload preview). Exits 1 when it is not there.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common.h"
+#include "text.h"
+#include "timers.h"
+
+#define SHOW_PREVIEW 200 /* payload bytes shown without --full */
+
+typedef struct show_opts {
+  cli_global g;
+  bool full;
+} show_opts;
+
+static void usage(FILE *out) {
+  fprintf(out,
+          "usage: timers show TOPIC ID [options]\n"
+          "\n"
+          "Shows one timer: due time (ISO-8601 and relative), shard, whether\n"
+          "a handler holds it (and until when), delivery attempts, headers\n"
+          "and the payload (text when it is printable UTF-8, else base64;\n"
+          "the first 200 bytes unless --full). Exits 0, 1 when the timer is\n"
+          "not pending or on failure, 2 on bad usage.\n"
+          "\n"
+          "options:\n"
+          "  --full             the whole payload\n" CLI_GLOBAL_COMPAT_USAGE
+          CLI_GLOBAL_USAGE
+          "  -h, --help         this help\n");
+}
+
+static const cli_flag show_flags[] = {
+    {"--full", false, "takes no value"},
+    CLI_GLOBAL_COMPAT_FLAG,
+    CLI_GLOBAL_FLAGS,
+};
+
+static bool apply_option(void *opts, const char *name, const char *v) {
+  show_opts *o = opts;
+  bool ok;
+  if (cli_global_apply(&o->g, name, v, &ok)) return ok;
+  return o->full = true; /* --full */
+}
+
+static void print_json(const show_opts *o, const char *topic,
+                       const timers_timer_info *t, double now) {
+  char at[CLI_TIME_CAP], score[CLI_TIME_CAP];
+  cli_iso_time(t->activate_at, 6, at, sizeof at);
+  cli_iso_time(t->score, 6, score, sizeof score);
+  fputs("{\"id\":", stdout);
+  cli_json_cstr(stdout, t->id);
+  fputs(",\"topic\":", stdout);
+  cli_json_cstr(stdout, topic);
+  printf(",\"shard\":%u,\"activate_at\":\"%s\",\"due_in_s\":%.6f,"
+         "\"score\":\"%s\",\"leased\":%s,\"attempts\":%u,\"headers\":",
+         t->shard, at, t->activate_at - now, score,
+         t->leased ? "true" : "false", t->attempts);
+  cli_json_headers(stdout, t->headers, t->header_count);
+  printf(",\"payload_len\":%zu,", t->payload_len);
+  cli_json_payload(stdout, t->payload, t->payload_len,
+                   o->full ? 0 : SHOW_PREVIEW);
+  fputs("}\n", stdout);
+}
+
+static void print_payload(const show_opts *o, const timers_timer_info *t) {
+  size_t max = o->full ? 0 : SHOW_PREVIEW, len = t->payload_len;
+  bool text = cli_text_printable(t->payload, len);
+  size_t shown = text ? cli_utf8_cut(t->payload, len, max)
+                      : (max && len > max ? max : len);
+  printf("payload:   %zu bytes%s%s\n", len, text ? "" : ", base64",
+         shown < len ? " (truncated; --full for all)" : "");
+  if (len == 0) return;
+  printf("  ");
+  if (text) fwrite(t->payload, 1, shown, stdout);
+  else cli_base64(stdout, t->payload, shown);
+  printf("\n");
+}
+
+static void print_human(const show_opts *o, const char *topic,
+                        const timers_timer_info *t, double now) {
+  char at[CLI_TIME_CAP], rel[64];
+  cli_iso_time(t->activate_at, 3, at, sizeof at);
+  cli_relative(t->activate_at - now, rel, sizeof rel);
+  printf("id:        %s\ntopic:     %s\nshard:     %u\n", t->id, topic,
+         t->shard);
+  printf("due:       %s (%s)\n", at, rel);
+  if (t->leased) {
+    cli_iso_time(t->score, 3, at, sizeof at);
+    cli_relative(t->score - now, rel, sizeof rel);
+    printf("leased:    yes, until %s (%s)\n", at, rel);
+  } else {
+    printf("leased:    no\n");
+  }
+  printf("attempts:  %u\nheaders:   %zu\n", t->attempts, t->header_count);
+  for (size_t i = 0; i < t->header_count; i++)
+    printf("  %s=%s\n", t->headers[i].key, t->headers[i].value);
+  print_payload(o, t);
+}
+
+static int show(const show_opts *o, timers_engine *e, const char *topic,
+                const char *id) {
+  bool found = false;
+  timers_timer_info info;
+  int rc = timers_inspect(e, topic, id, &found, &info);
+  if (rc != TIMERS_OK) return cli_fail("show", "timers_inspect", rc), 1;
+  if (!found) {
+    fprintf(stderr, "timers show: no timer '%s' in topic '%s'\n", id, topic);
+    return 1;
+  }
+  double now = timers_now();
+  if (o->g.json) print_json(o, topic, &info, now);
+  else print_human(o, topic, &info, now);
+  timers_timer_info_free(&info);
+  return 0;
+}
+
+int cli_show(int argc, char **argv) {
+  show_opts o = {0};
+  const char *pos[2];
+  int npos, status = cli_parse_args("show", argc, argv, show_flags,
+                                    sizeof show_flags / sizeof *show_flags,
+                                    apply_option, &o, usage, pos, 2, &npos);
+  if (status) return status == 1 ? 0 : status;
+  if (npos < 2) {
+    fprintf(stderr, "timers show: %s missing\n\n",
+            npos ? "ID is" : "TOPIC and ID are");
+    return usage(stderr), 2;
+  }
+  if (!cli_check_topic("show", pos[0]) || !cli_check_id("show", pos[1]))
+    return 2;
+  timers_settings *s;
+  timers_engine *e;
+  if (cli_client_open("show", &o.g, pos, 1, &s, &e) != 0) return 1;
+  status = show(&o, e, pos[0], pos[1]);
+  cli_client_close(s, e);
+  return status;
+}
