@@ -319,6 +319,16 @@ static void test_config_file(void) {
   CHECK_HAS(g_res.err, where);
   CHECK_HAS(g_res.err, "workers");
   CHECK_RUN(0, RUN("config", "sample"));
+  /* The commented sample in the repository is this output, kept in step. */
+  FILE *f = fopen(TIMERS_SOURCE_DIR "/tools/timers.sample.ini", "r");
+  CHECK(f != NULL);
+  static char repo[OUT_CAP];
+  size_t n = fread(repo, 1, sizeof repo - 1, f);
+  fclose(f);
+  repo[n] = '\0';
+  CHECK_MSG(strcmp(repo, g_res.out) == 0,
+            "tools/timers.sample.ini differs from `timers config sample`; "
+            "regenerate it with: timers config sample > tools/timers.sample.ini");
   write_file(sample, g_res.out);
   CHECK_RUN(0, RUN("config", "check", sample));
   CHECK_RUN(2, RUN("config", "frob"));

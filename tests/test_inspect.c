@@ -79,6 +79,26 @@ static void test_depth(void) {
   timers_topic_depth_free(d);
 }
 
+/* Reading a topic nobody wrote writes nothing (no shard count recorded). */
+static void test_read_only(void) {
+  long long before = test_dbsize(&rs);
+  timers_topic_depth *d = NULL;
+  CHECK_OK(timers_topic_depth_get(eng, "inspect.none", &d));
+  CHECK_EQ_INT(d->total.pending, 0);
+  timers_topic_depth_free(d);
+  bool found = true, pending = true;
+  timers_timer_info info;
+  CHECK_OK(timers_inspect(eng, "inspect.none", "x", &found, &info));
+  CHECK_OK(timers_is_pending(eng, "inspect.none", "x", &pending));
+  CHECK(!found && !pending);
+  timers_pending_iter *it;
+  const char *id;
+  CHECK_OK(timers_pending_open(eng, "inspect.none", false, 0, &it));
+  CHECK_EQ_INT(timers_pending_next(it, &id, NULL), TIMERS_EDONE);
+  timers_pending_close(it);
+  CHECK_EQ_INT(test_dbsize(&rs), before);
+}
+
 static void test_prometheus_stats(void) {
   timers_stats *s = NULL;
   CHECK_OK(timers_stats_get(eng, &s));
@@ -114,6 +134,7 @@ int main(void) {
   CHECK_OK(timers_engine_start(eng));
   TEST_RUN(test_inspect_one);
   TEST_RUN(test_depth);
+  TEST_RUN(test_read_only);
   TEST_RUN(test_prometheus_stats);
   timers_engine_destroy(eng);
   test_redis_stop(&rs);

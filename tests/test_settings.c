@@ -119,11 +119,36 @@ static void test_errors(void) {
   expect_error("[topic bad topic]\nshards = 2\n", "[topic bad topic]", "character");
   expect_error("[topic t]\nlease_ms = 1\n", "lease_ms = 1", "10..86400000");
   expect_error("[engine]\nthis is not ini\n", ":2:", "");
+  expect_error("[redis]\nkey_prefix =\n", "key_prefix", "empty");
+  expect_error("[redis]\naddress =\n", "address", "empty");
+  expect_error("[topic t]\nlayout = python\n", "layout = python", "faststream");
   timers_settings *s;
   CHECK_ERR(timers_settings_load("/nonexistent/timers.ini", &s), TIMERS_EINVAL);
   CHECK(strstr(timers_last_error(), "/nonexistent/timers.ini") != NULL);
   CHECK_ERR(timers_settings_load(NULL, NULL), TIMERS_EINVAL);
   timers_settings_free(NULL);
+}
+
+/* Every setting is listed once, in file order, with its effective value. */
+static void test_entries(void) {
+  const char *p = write_file("e.ini", "[redis]\npassword = pw\n"
+                                      "[topic fs]\nlayout = faststream\n");
+  timers_settings *s;
+  CHECK_OK(timers_settings_load(p, &s));
+  timers_setting t;
+  size_t n = 0;
+  bool saw_pw = false, saw_layout = false, saw_shards = false;
+  for (; timers_settings_entry(s, n, &t) == TIMERS_OK; n++) {
+    if (strcmp(t.key, "password") == 0)
+      saw_pw = t.secret && strcmp(t.value, "pw") == 0;
+    if (strcmp(t.section, "topic fs") == 0 && strcmp(t.key, "layout") == 0)
+      saw_layout = strcmp(t.value, "faststream") == 0;
+    if (strcmp(t.section, "engine") == 0 && strcmp(t.key, "shards") == 0)
+      saw_shards = t.is_number && strcmp(t.value, "8") == 0;
+  }
+  CHECK(saw_pw && saw_layout && saw_shards);
+  CHECK_ERR(timers_settings_entry(s, n, &t), TIMERS_EDONE);
+  timers_settings_free(s);
 }
 
 int main(void) {
@@ -132,6 +157,7 @@ int main(void) {
   TEST_RUN(test_sample_is_defaults);
   TEST_RUN(test_overrides);
   TEST_RUN(test_errors);
+  TEST_RUN(test_entries);
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
   if (system(cmd) != 0) return 1;

@@ -249,6 +249,22 @@ TIMERS_API const char *timers_settings_topic_name(const timers_settings *s,
 TIMERS_API bool timers_settings_topic(const timers_settings *s,
                                       const char *topic,
                                       timers_subscribe_options *opts);
+/* One effective setting, for showing a configuration. */
+typedef struct timers_setting {
+  const char *section;  /* "redis", "engine", "faststream" or "topic NAME";
+                           valid while the settings live                  */
+  const char *key;
+  char value[256];      /* as a file line would have it; "" when unset   */
+  bool is_number;       /* an integer (unquoted in JSON)                  */
+  bool secret;          /* the password: mask it when showing             */
+} timers_setting;
+
+/* The i-th effective setting, every key of [redis], [engine] and
+ * [faststream] then of each [topic NAME], in file order: TIMERS_OK, or
+ * TIMERS_EDONE past the last. Environment overrides apply to the first
+ * three sections only. */
+TIMERS_API int timers_settings_entry(const timers_settings *s, size_t i,
+                                     timers_setting *out);
 /* Accepts NULL. */
 TIMERS_API void timers_settings_free(timers_settings *s);
 

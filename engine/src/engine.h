@@ -202,15 +202,17 @@ typedef int (*tm_op)(timers_engine *e, tm_conn *c, void *arg);
  * closed) reconnects and runs it again, with backoff, within retry_ms. */
 int tm__run_op(timers_engine *e, tm_op op, void *arg);
 /* A topic's layout: subscribed, declared, cached, or its shard count read
- * from Redis (which records the engine's default for a new topic).
+ * from Redis. record: a topic with no recorded count gets the configured
+ * one recorded (writers); else it is only assumed (readers write nothing).
  * Thread-safe. */
 int tm__topic_layout(timers_engine *e, tm_conn *c, const char *topic,
-                     tm_layout *out);
+                     bool record, tm_layout *out);
 /* The z, p and a keys of a shard in a layout (the scripts' KEYS). */
 void tm__topic_keys(const timers_engine *e, const tm_layout *l,
                     const char *topic, uint32_t shard,
                     char keys[3][TM_KEY_MAX]);
-/* Records (first caller wins) and returns a topic's shard count. */
+/* Records (first caller wins) and returns a topic's shard count; with
+ * want 0 only reads it (*got 0: none recorded). */
 int tm__meta_shards(tm_conn *c, const char *prefix, const char *topic,
                     uint32_t want, uint32_t *got);
 

@@ -55,7 +55,7 @@ static int fill_envelope(timers_timer_info *info, timers_layout kind,
 static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
   tm_inspect *o = arg;
   tm_layout l;
-  int rc = tm__topic_layout(e, c, o->topic, &l);
+  int rc = tm__topic_layout(e, c, o->topic, false, &l);
   if (rc != TIMERS_OK) return rc;
   uint32_t shard = timers_shard_of(o->id, strlen(o->id), l.nshards);
   char keys[3][TM_KEY_MAX];
@@ -160,7 +160,7 @@ static int depth_op(timers_engine *e, tm_conn *c, void *arg) {
   tm_depth_op *o = arg;
   timers_topic_depth *d = o->d;
   tm_layout l;
-  int rc = tm__topic_layout(e, c, o->topic, &l);
+  int rc = tm__topic_layout(e, c, o->topic, false, &l);
   if (rc != TIMERS_OK) return rc;
   uint32_t n = l.nshards;
   tm__free(d->per_shard); /* from an earlier try */

@@ -42,7 +42,7 @@ struct timers_pending_iter {
 
 static int shards_op(timers_engine *e, tm_conn *c, void *arg) {
   timers_pending_iter *it = arg;
-  int rc = tm__topic_layout(e, c, it->topic, &it->layout);
+  int rc = tm__topic_layout(e, c, it->topic, false, &it->layout);
   it->nshards = it->layout.nshards;
   return rc;
 }

@@ -82,12 +82,21 @@ int tm__meta_shards(tm_conn *c, const char *prefix, const char *topic,
   const char *argv[] = {key, n};
   size_t len[] = {strlen(key), strlen(n)};
   redisReply *r;
-  int rc = tm__conn_script(c, TM_SCRIPT_META, 1, 2, argv, len, &r);
-  if (rc == TIMERS_OK && (r->type != REDIS_REPLY_INTEGER || r->integer < 1 ||
-                          r->integer > TIMERS_SHARDS_MAX))
-    rc = tm__error(TIMERS_EREDIS, "topic '%s': bad shard count in %s", topic,
-                   key);
-  if (rc == TIMERS_OK) *got = (uint32_t)r->integer;
+  int rc = want ? tm__conn_script(c, TM_SCRIPT_META, 1, 2, argv, len, &r)
+                : (redisAppendCommand(c->ctx, "HGET %s shards", key),
+                   tm__conn_reply(c, &r));
+  if (rc == TIMERS_OK && r->type == REDIS_REPLY_NIL) {
+    *got = 0; /* read-only and nothing recorded */
+  } else if (rc == TIMERS_OK) {
+    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
+                  : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
+                                                  : 0;
+    if (v < 1 || v > TIMERS_SHARDS_MAX)
+      rc = tm__error(TIMERS_EREDIS, "topic '%s': bad shard count in %s",
+                     topic, key);
+    else
+      *got = (uint32_t)v;
+  }
   if (r) freeReplyObject(r);
   return rc;
 }
@@ -131,7 +140,7 @@ static tm_layout configured_layout(timers_engine *e, const char *topic) {
 }
 
 int tm__topic_layout(timers_engine *e, tm_conn *c, const char *topic,
-                     tm_layout *out) {
+                     bool record, tm_layout *out) {
   tm_layout want = configured_layout(e, topic);
   if (want.kind == TIMERS_LAYOUT_FASTSTREAM) { /* one shard, no meta key */
     *out = want;
@@ -139,7 +148,12 @@ int tm__topic_layout(timers_engine *e, tm_conn *c, const char *topic,
   }
   if (cache_get(e, topic, out)) return TIMERS_OK;
   out->kind = TIMERS_LAYOUT_NATIVE;
-  int rc = tm__meta_shards(c, e->key_prefix, topic, want.nshards, &out->nshards);
+  int rc = tm__meta_shards(c, e->key_prefix, topic, record ? want.nshards : 0,
+                           &out->nshards);
+  if (rc == TIMERS_OK && out->nshards == 0) {
+    out->nshards = want.nshards; /* unknown topic, read only: nothing there */
+    return TIMERS_OK;
+  }
   if (rc == TIMERS_OK) cache_put(e, topic, *out);
   return rc;
 }
@@ -244,7 +258,7 @@ static int order_by_shard(tm_item *items, size_t *idx, size_t n,
 static int append_topic(timers_engine *e, tm_conn *c, tm_item *items,
                         size_t *idx, size_t n, size_t *order, size_t *calls) {
   tm_layout l;
-  int rc = tm__topic_layout(e, c, items[idx[0]].t->topic, &l);
+  int rc = tm__topic_layout(e, c, items[idx[0]].t->topic, true, &l);
   if (rc != TIMERS_OK) return rc;
   for (size_t k = 0; k < n; k++) {
     tm_item *it = &items[idx[k]];
@@ -373,7 +387,7 @@ typedef struct tm_one {
 static int shard_keys_of(timers_engine *e, tm_conn *c, const char *topic,
                          const char *id, char keys[3][TM_KEY_MAX]) {
   tm_layout l;
-  int rc = tm__topic_layout(e, c, topic, &l);
+  int rc = tm__topic_layout(e, c, topic, false, &l);
   if (rc != TIMERS_OK) return rc;
   tm__topic_keys(e, &l, topic, timers_shard_of(id, strlen(id), l.nshards), keys);
   return TIMERS_OK;
@@ -437,7 +451,7 @@ static int clear_op(timers_engine *e, tm_conn *c, void *arg) {
   tm_one *o = arg;
   tm_layout l = {0, TIMERS_LAYOUT_NATIVE};
   uint32_t appended = 0;
-  int rc = tm__topic_layout(e, c, o->topic, &l);
+  int rc = tm__topic_layout(e, c, o->topic, false, &l);
   for (uint32_t s = 0; s < l.nshards && rc == TIMERS_OK; s++) {
     char keys[3][TM_KEY_MAX];
     tm__topic_keys(e, &l, o->topic, s, keys);

@@ -20,6 +20,7 @@
 
 typedef struct tm_topic_opts {
   char *name;
+  char *section; /* "topic NAME" */
   timers_subscribe_options opts;
 } tm_topic_opts;
 
@@ -55,21 +56,25 @@ static int parse_int(const tm_field *f, const char *value, int *out) {
 
 static int set_string(timers_settings *s, const tm_field *f, const char *v) {
   size_t slot = (size_t)(f - tm__config_fields);
+  if (f->offset == offsetof(timers_config, redis) && !*v)
+    return tm__error(TIMERS_EINVAL, "[redis] address is empty");
   char *copy = tm__strdup(v);
-  if (!copy || slot >= sizeof s->strings / sizeof *s->strings)
+  if (!copy || slot >= sizeof s->strings / sizeof *s->strings) {
+    tm__free(copy);
     return tm__error(TIMERS_ENOMEM, "out of memory");
+  }
   bool name_like = f->offset != offsetof(timers_config, redis) &&
                    f->offset != offsetof(timers_config, username) &&
                    f->offset != offsetof(timers_config, password);
-  if (name_like && *v && tm__check_name(f->name, v) != TIMERS_OK) {
+  if (name_like && tm__check_name(f->name, v) != TIMERS_OK) {
     tm__free(copy);
     return tm__error(TIMERS_EINVAL, "[%s] %s = %s: %s", f->section, f->name,
                      v, timers_last_error());
   }
   tm__free(s->strings[slot]);
   s->strings[slot] = copy;
-  const char *as_const = *copy || f->offset == offsetof(timers_config, redis)
-                             ? copy : NULL; /* empty user/password: none */
+  /* Only a username or password can be empty here: it means none. */
+  const char *as_const = *copy ? copy : NULL;
   memcpy((char *)&s->cfg + f->offset, &as_const, sizeof as_const);
   return TIMERS_OK;
 }
@@ -104,8 +109,13 @@ static tm_topic_opts *topic_entry(timers_settings *s, const char *name) {
   if (!g) return NULL;
   s->topics = g;
   tm_topic_opts *t = &s->topics[s->ntopics];
-  *t = (tm_topic_opts){tm__strdup(name), {0}};
-  if (!t->name) return NULL;
+  size_t n = strlen(name) + 7;
+  *t = (tm_topic_opts){tm__strdup(name), tm__malloc(n), {0}};
+  if (!t->name || !t->section) {
+    tm__free(t->name), tm__free(t->section);
+    return NULL;
+  }
+  snprintf(t->section, n, "topic %s", name);
   s->ntopics++;
   return t;
 }
@@ -229,11 +239,56 @@ bool timers_settings_topic(const timers_settings *s, const char *topic,
   return false;
 }
 
+/* A field's value from base, as the file would have it. */
+static void format_field(const tm_field *f, const void *base,
+                         timers_setting *out) {
+  static const char *levels[] = {"error", "warn", "info", "debug"};
+  static const char *layouts[] = {"native", "faststream"};
+  int v = 0;
+  const char *str = NULL;
+  if (f->kind == TM_FIELD_STRING)
+    memcpy(&str, (const char *)base + f->offset, sizeof str);
+  else
+    memcpy(&v, (const char *)base + f->offset, sizeof v);
+  out->key = f->name;
+  out->section = f->section;
+  out->is_number = f->kind == TM_FIELD_INT;
+  out->secret = strcmp(f->name, "password") == 0;
+  if (f->kind == TM_FIELD_STRING)
+    snprintf(out->value, sizeof out->value, "%s", str ? str : "");
+  else if (f->kind == TM_FIELD_LEVEL)
+    snprintf(out->value, sizeof out->value, "%s", levels[v & 3]);
+  else if (f->kind == TM_FIELD_LAYOUT)
+    snprintf(out->value, sizeof out->value, "%s", layouts[v & 1]);
+  else
+    snprintf(out->value, sizeof out->value, "%d", v);
+}
+
+int timers_settings_entry(const timers_settings *s, size_t i,
+                          timers_setting *out) {
+  if (!s || !out) return tm__error(TIMERS_EINVAL, "settings or out is NULL");
+  if (i < tm__config_field_count) {
+    format_field(&tm__config_fields[i], &s->cfg, out);
+    return TIMERS_OK;
+  }
+  i -= tm__config_field_count;
+  size_t topic = i / tm__topic_field_count;
+  if (topic >= s->ntopics)
+    return tm__error(TIMERS_EDONE, "no setting past the last");
+  format_field(&tm__topic_fields[i % tm__topic_field_count],
+               &s->topics[topic].opts, out);
+  out->section = s->topics[topic].section;
+  return TIMERS_OK;
+}
+
 void timers_settings_free(timers_settings *s) {
   if (!s) return;
   for (size_t k = 0; k < sizeof s->strings / sizeof *s->strings; k++)
     tm__free(s->strings[k]);
-  for (size_t k = 0; k < s->ntopics; k++) tm__free(s->topics[k].name);
+  for (size_t k = 0; k < s->ntopics; k++) {
+    tm__free(s->topics[k].name);
+    tm__free(s->topics[k].section);
+  }
   tm__free(s->topics);
   tm__free(s);
 }

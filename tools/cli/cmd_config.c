@@ -16,42 +16,6 @@
 #include "text.h"
 #include "timers.h"
 
-typedef enum field_kind { FIELD_STR, FIELD_INT, FIELD_LEVEL } field_kind;
-
-typedef struct field {
-  const char *section, *key;
-  field_kind kind;
-  size_t offset; /* in timers_config */
-  bool secret;   /* shown as *** when set */
-} field;
-
-#define STR_(sec, key, f) {sec, key, FIELD_STR, offsetof(timers_config, f), 0}
-#define INT_(sec, f) {sec, #f, FIELD_INT, offsetof(timers_config, f), 0}
-static const field fields[] = {
-    STR_("redis", "address", redis),
-    STR_("redis", "username", username),
-    {"redis", "password", FIELD_STR, offsetof(timers_config, password), true},
-    INT_("redis", db),
-    INT_("redis", connect_timeout_ms),
-    INT_("redis", command_timeout_ms),
-    INT_("redis", retry_ms),
-    STR_("redis", "key_prefix", key_prefix),
-    INT_("engine", shards),
-    INT_("engine", pollers),
-    INT_("engine", workers),
-    INT_("engine", ring_capacity),
-    INT_("engine", claim_batch),
-    INT_("engine", lease_ms),
-    INT_("engine", max_sleep_ms),
-    INT_("engine", drain_timeout_ms),
-    {"engine", "log_level", FIELD_LEVEL, offsetof(timers_config, log_level), 0},
-    STR_("faststream", "timeline_key", faststream_timeline_key),
-    STR_("faststream", "payloads_key", faststream_payloads_key),
-};
-#undef STR_
-#undef INT_
-#define FIELD_COUNT (sizeof fields / sizeof fields[0])
-
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
 typedef struct config_opts {
@@ -88,72 +52,42 @@ static bool apply_option(void *opts, const char *name, const char *v) {
 
 /* ------------------------------------------------------------- printing */
 
-static const char *str_field(const timers_config *c, const field *f) {
-  const char *v;
-  memcpy(&v, (const char *)c + f->offset, sizeof v);
-  if (v && *v && f->secret) return "***";
-  return v ? v : "";
-}
-
-static int int_field(const timers_config *c, const field *f) {
-  int v;
-  memcpy(&v, (const char *)c + f->offset, sizeof v);
-  return v;
-}
-
-static const char *layout_name(timers_layout l) {
-  return l == TIMERS_LAYOUT_FASTSTREAM ? "faststream" : "native";
+/* The library lists every effective setting (file, environment, flags). */
+static const char *shown(const timers_setting *t) {
+  return t->secret && t->value[0] ? "***" : t->value;
 }
 
 static void print_ini(const timers_settings *s) {
-  const timers_config *c = timers_settings_config(s);
-  const char *section = "";
-  for (size_t i = 0; i < FIELD_COUNT; i++) {
-    const field *f = &fields[i];
-    if (strcmp(section, f->section) != 0)
-      printf("%s[%s]\n", i ? "\n" : "", section = f->section);
-    if (f->kind == FIELD_STR) printf("%s = %s\n", f->key, str_field(c, f));
-    else if (f->kind == FIELD_INT) printf("%s = %d\n", f->key, int_field(c, f));
-    else printf("%s = %s\n", f->key, level_names[int_field(c, f) & 3]);
-  }
-  for (size_t i = 0; i < timers_settings_topic_count(s); i++) {
-    const char *name = timers_settings_topic_name(s, i);
-    timers_subscribe_options t;
-    timers_settings_topic(s, name, &t);
-    printf("\n[topic %s]\n", name);
-    if (t.shards) printf("shards = %d\n", t.shards);
-    if (t.lease_ms) printf("lease_ms = %d\n", t.lease_ms);
-    if (t.max_inflight) printf("max_inflight = %d\n", t.max_inflight);
-    printf("layout = %s\n", layout_name(t.layout));
+  timers_setting t;
+  const char *section = NULL;
+  for (size_t i = 0; timers_settings_entry(s, i, &t) == TIMERS_OK; i++) {
+    if (!section || strcmp(section, t.section) != 0) {
+      printf("%s[%s]\n", section ? "\n" : "", t.section);
+      section = t.section;
+    }
+    printf("%s = %s\n", t.key, shown(&t));
   }
 }
 
 static void print_json(const timers_settings *s) {
-  const timers_config *c = timers_settings_config(s);
+  timers_setting t;
   const char *section = NULL;
   printf("{");
-  for (size_t i = 0; i < FIELD_COUNT; i++) {
-    const field *f = &fields[i];
-    bool open = !section || strcmp(section, f->section) != 0;
-    if (open) printf("%s\"%s\":{", section ? "}," : "", f->section);
-    section = f->section;
-    printf("%s\"%s\":", open ? "" : ",", f->key);
-    if (f->kind == FIELD_STR) cli_json_cstr(stdout, str_field(c, f));
-    else if (f->kind == FIELD_INT) printf("%d", int_field(c, f));
-    else printf("\"%s\"", level_names[int_field(c, f) & 3]);
+  for (size_t i = 0; timers_settings_entry(s, i, &t) == TIMERS_OK; i++) {
+    bool open = !section || strcmp(section, t.section) != 0;
+    if (open) {
+      printf("%s", section ? "}," : "");
+      cli_json_cstr(stdout, t.section);
+      printf(":{");
+    }
+    section = t.section;
+    printf("%s\"%s\":", open ? "" : ",", t.key);
+    if (t.is_number)
+      printf("%s", t.value);
+    else
+      cli_json_cstr(stdout, shown(&t));
   }
-  printf("},\"topics\":{");
-  for (size_t i = 0; i < timers_settings_topic_count(s); i++) {
-    const char *name = timers_settings_topic_name(s, i);
-    timers_subscribe_options t;
-    timers_settings_topic(s, name, &t);
-    printf("%s", i ? "," : "");
-    cli_json_cstr(stdout, name);
-    printf(":{\"shards\":%d,\"lease_ms\":%d,\"max_inflight\":%d,"
-           "\"layout\":\"%s\"}",
-           t.shards, t.lease_ms, t.max_inflight, layout_name(t.layout));
-  }
-  printf("}}\n");
+  printf("%s}\n", section ? "}" : "");
 }
 
 /* --------------------------------------------------------------- sample */
