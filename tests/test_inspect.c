@@ -69,12 +69,17 @@ static void test_depth(void) {
   for (uint32_t s = 0; s < d->shards; s++) sum += d->per_shard[s].pending;
   CHECK_EQ_INT(sum, total);
 
-  size_t need = timers_topic_depth_prometheus(d, T_DEPTH, NULL, 0);
+  /* Two topics (the same depths twice): each family's header once. */
+  const timers_topic_depth *ds[] = {d, d};
+  const char *names[] = {T_DEPTH, "inspect.other"};
+  size_t need = timers_topic_depth_prometheus(ds, names, 2, NULL, 0);
   char *text = malloc(need + 1);
-  CHECK(timers_topic_depth_prometheus(d, T_DEPTH, text, need + 1) == need);
+  CHECK(timers_topic_depth_prometheus(ds, names, 2, text, need + 1) == need);
   CHECK(strlen(text) == need);
-  CHECK(strstr(text, "# TYPE timers_pending gauge") != NULL);
+  const char *first = strstr(text, "# TYPE timers_pending gauge");
+  CHECK(first != NULL && strstr(first + 1, "# TYPE timers_pending gauge") == NULL);
   CHECK(strstr(text, "timers_overdue{topic=\"inspect.depth\",shard=\"0\"}") != NULL);
+  CHECK(strstr(text, "timers_overdue{topic=\"inspect.other\",shard=\"7\"}") != NULL);
   free(text);
   timers_topic_depth_free(d);
 }

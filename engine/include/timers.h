@@ -442,11 +442,12 @@ TIMERS_API void timers_topic_depth_free(timers_topic_depth *d);
  * Thread-safe. */
 TIMERS_API size_t timers_stats_prometheus(const timers_stats *s, char *buf,
                                           size_t cap);
-/* The same for a topic's depth: gauges per shard (pending, overdue, oldest
- * overdue age in seconds, due within 1m/1h/1d). */
-TIMERS_API size_t timers_topic_depth_prometheus(const timers_topic_depth *d,
-                                                const char *topic, char *buf,
-                                                size_t cap);
+/* The same for the depths of n topics (depths[i] of topics[i]): gauges
+ * per topic and shard (pending, overdue, oldest overdue age in seconds,
+ * due within 1m/1h/1d), each metric family once. */
+TIMERS_API size_t timers_topic_depth_prometheus(
+    const timers_topic_depth *const *depths, const char *const *topics,
+    size_t n, char *buf, size_t cap);
 
 /* ------------------------------------------------------------------ misc */
 

@@ -117,27 +117,34 @@ size_t timers_stats_prometheus(const timers_stats *s, char *buf, size_t cap) {
   return o.len;
 }
 
-size_t timers_topic_depth_prometheus(const timers_topic_depth *d,
-                                     const char *topic, char *buf,
-                                     size_t cap) {
+size_t timers_topic_depth_prometheus(const timers_topic_depth *const *depths,
+                                     const char *const *topics, size_t n,
+                                     char *buf, size_t cap) {
   tm_out o = {buf, cap, 0};
   if (cap) buf[0] = '\0';
-  if (!d || !topic) return 0;
-  const char *names[] = {"timers_pending", "timers_overdue",
-                         "timers_oldest_overdue_seconds", "timers_due_1m",
-                         "timers_due_1h", "timers_due_1d"};
-  const char *helps[] = {"Timers in the shard.", "Timers due and not claimed.",
-                         "Age of the earliest overdue timer.",
-                         "Timers due within a minute.", "Timers due within an hour.",
-                         "Timers due within a day."};
+  if (!depths || !topics) return 0;
+  static const char *names[] = {"timers_pending", "timers_overdue",
+                                "timers_oldest_overdue_seconds",
+                                "timers_due_1m", "timers_due_1h",
+                                "timers_due_1d"};
+  static const char *helps[] = {
+      "Timers in the shard.", "Timers due and not claimed.",
+      "Age of the earliest overdue timer.", "Timers due within a minute.",
+      "Timers due within an hour.", "Timers due within a day."};
   for (int m = 0; m < 6; m++) {
     head(&o, names[m], "gauge", helps[m]);
-    for (uint32_t i = 0; i < d->shards; i++) {
-      const timers_shard_depth *sd = &d->per_shard[i];
-      double v[6] = {(double)sd->pending, (double)sd->overdue,
-                     sd->overdue && sd->oldest < d->now ? d->now - sd->oldest : 0,
-                     (double)sd->due_1m, (double)sd->due_1h, (double)sd->due_1d};
-      put(&o, "%s{topic=\"%s\",shard=\"%u\"} %.15g\n", names[m], topic, i, v[m]);
+    for (size_t t = 0; t < n; t++) {
+      const timers_topic_depth *d = depths[t];
+      for (uint32_t i = 0; d && topics[t] && i < d->shards; i++) {
+        const timers_shard_depth *sd = &d->per_shard[i];
+        double v[6] = {(double)sd->pending, (double)sd->overdue,
+                       sd->overdue && sd->oldest < d->now ? d->now - sd->oldest
+                                                          : 0,
+                       (double)sd->due_1m, (double)sd->due_1h,
+                       (double)sd->due_1d};
+        put(&o, "%s{topic=\"%s\",shard=\"%u\"} %.15g\n", names[m],
+            topics[t], i, v[m]);
+      }
     }
   }
   return o.len;

@@ -8,9 +8,7 @@
  * trip over its shards). Topics come from the arguments, else from the
  * config's [topic NAME] sections.
  *
- * --prometheus merges the topics' gauges by metric family: the library
- * writes a # HELP/# TYPE pair per call, and the exposition format wants
- * each family once with all its samples together.
+ * --prometheus prints the library's exposition of all the topics' depths.
  */
 #include <poll.h>
 #include <stdio.h>
@@ -233,39 +231,18 @@ static void print_json(const stats_opts *o, const char *const *topics,
 
 /* ----------------------------------------------------------- prometheus */
 
-/* The text of every topic, then each metric family once: its # lines from
- * the first topic, then the samples of all topics. */
 static int print_prometheus(const char *const *topics, const snapshot *cur) {
-  char *text[STATS_TOPICS_MAX] = {0};
-  int status = 0;
-  for (size_t i = 0; i < cur->n && !status; i++) {
-    size_t len = timers_topic_depth_prometheus(cur->d[i], topics[i], NULL, 0);
-    if (!(text[i] = malloc(len + 1))) status = 1;
-    else timers_topic_depth_prometheus(cur->d[i], topics[i], text[i], len + 1);
+  const timers_topic_depth *const *d = (const timers_topic_depth *const *)cur->d;
+  size_t len = timers_topic_depth_prometheus(d, topics, cur->n, NULL, 0);
+  char *text = malloc(len + 1);
+  if (!text) {
+    fprintf(stderr, "timers stats: out of memory\n");
+    return 1;
   }
-  for (const char *fam = status || !cur->n ? NULL : text[0]; fam;) {
-    /* fam: "# HELP name ...\n# TYPE name gauge\n" then samples */
-    const char *name = fam + 7, *sp = strchr(name, ' ');
-    size_t nlen = sp ? (size_t)(sp - name) : 0;
-    const char *samples = strstr(fam, "\n# TYPE ");
-    samples = samples ? strchr(samples + 1, '\n') : NULL;
-    if (!nlen || !samples) break;
-    fwrite(fam, 1, (size_t)(samples + 1 - fam), stdout);
-    for (size_t i = 0; i < cur->n; i++) {
-      for (const char *l = text[i]; l && *l;) {
-        const char *end = strchr(l, '\n');
-        size_t llen = end ? (size_t)(end - l) + 1 : strlen(l);
-        if (strncmp(l, name, nlen) == 0 && l[nlen] == '{')
-          fwrite(l, 1, llen, stdout);
-        l += llen;
-      }
-    }
-    const char *next = strstr(samples, "\n# HELP ");
-    fam = next ? next + 1 : NULL;
-  }
-  for (size_t i = 0; i < cur->n; i++) free(text[i]);
-  if (status) fprintf(stderr, "timers stats: out of memory\n");
-  return status;
+  timers_topic_depth_prometheus(d, topics, cur->n, text, len + 1);
+  fputs(text, stdout);
+  free(text);
+  return 0;
 }
 
 /* ---------------------------------------------------------------- topics */
