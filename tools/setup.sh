@@ -10,6 +10,7 @@ packages=(
   build-essential cmake pkg-config git
   libhiredis-dev libck-dev libbenchmark-dev libinih-dev
   redis-server redis-tools
+  gnuplot-nox   # bench/plot.sh
 )
 
 installed() {

@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# plot.sh - PNG plots of a benchmark run, with gnuplot (Debian: gnuplot-nox).
+#
+#   bench/plot.sh [RESULTS_DIR]       default: bench/results
+#
+# Reads fire.json and lateness_<rate>.txt from RESULTS_DIR (written by
+# `tools/run bench`) and writes there:
+#   fires_vs_shards.png         engine fires/s and the bare-Redis ceiling
+#                               against the shard count (medians)
+#   lateness_cdf.png            lateness CDF per schedule rate (log x)
+#   lateness_tail.png           the same as a tail: 1 - quantile (log y)
+#   contention_vs_instances.png contested claims, lock waits, ring-full
+#                               stalls and fires/s against engine instances
+# The medians are read from the Google Benchmark JSON with jq when it is
+# installed, else with python3.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+dir=${1:-$root/bench/results}
+fire=$dir/fire.json
+
+command -v gnuplot >/dev/null 2>&1 || {
+  echo "plot.sh: gnuplot not found: apt-get install gnuplot-nox" \
+       "(tools/setup.sh installs it)" >&2
+  exit 1
+}
+[ -f "$fire" ] || { echo "plot.sh: $fire not found: run tools/run bench" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# medians FILE PREFIX FIELD... : one line per median row whose name starts
+# with PREFIX: the run name, then the fields (missing ones as 0).
+medians() {
+  local file=$1 prefix=$2; shift 2
+  if command -v jq >/dev/null 2>&1; then
+    local fields
+    fields=$(printf ', (.%s // 0)' "$@")
+    jq -r --arg p "$prefix" \
+      ".benchmarks[] | select(.aggregate_name == \"median\" and
+        (.run_name | startswith(\$p))) | [.run_name $fields] | @tsv" "$file"
+  else
+    python3 - "$file" "$prefix" "$@" <<'PY'
+import json, sys
+path, prefix, fields = sys.argv[1], sys.argv[2], sys.argv[3:]
+for b in json.load(open(path))["benchmarks"]:
+    if b.get("aggregate_name") == "median" and b["run_name"].startswith(prefix):
+        print("\t".join([b["run_name"]] + [str(b.get(f, 0)) for f in fields]))
+PY
+  fi
+}
+
+# arg NAME RUN_NAME: the value of "NAME:value" in a run name.
+arg() { sed -n "s|.*/$1:\([0-9]*\).*|\1|p" <<<"$2"; }
+
+# fires/s against shards: engine at 1 poller, 2 workers, batch 256, 1
+# instance; ceiling at batch 256.
+while IFS=$'\t' read -r name rate; do
+  echo "$(arg shards "$name") $rate"
+done < <(medians "$fire" "BM_Ceiling/" fires_per_s | grep '/batch:256/') |
+  sort -n > "$tmp/ceiling.dat"
+while IFS=$'\t' read -r name rate ratio; do
+  echo "$(arg shards "$name") $rate $ratio"
+done < <(medians "$fire" "BM_Engine/" fires_per_s ratio_to_ceiling |
+           grep '/pollers:1/workers:2/batch:256/instances:1/') |
+  sort -n > "$tmp/engine.dat"
+
+# contention against instances, at 8 shards.
+while IFS=$'\t' read -r name contested lock_waits ring_full rate; do
+  echo "$(arg instances "$name") $contested $lock_waits $ring_full $rate"
+done < <(medians "$fire" "BM_Engine/shards:8/pollers:1/workers:2/batch:256/" \
+           contested lock_waits ring_full fires_per_s) |
+  sort -n > "$tmp/instances.dat"
+
+lateness=()
+for f in "$dir"/lateness_*.txt; do
+  [ -f "$f" ] && lateness+=("$f")
+done
+mapfile -t lateness < <(printf '%s\n' "${lateness[@]}" |
+                        sed 's/.*lateness_\([0-9]*\)\.txt/\1 &/' | sort -n |
+                        cut -d' ' -f2-)
+
+common='set terminal pngcairo size 900,560 font "DejaVu Sans,11"
+set grid
+set key top left'
+
+gnuplot <<GP
+$common
+set output "$dir/fires_vs_shards.png"
+set title "Due timers fired per second against shards (medians; no-op handlers, 1 poller, 2 workers, claim batch 256)"
+set title font ",10"
+set xlabel "shards"
+set ylabel "timers fired per second"
+set logscale x 2
+set xrange [0.8:80]
+set xtics ("1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, "64" 64)
+set key bottom right
+set yrange [0:*]
+set format y "%.0s%c"
+plot "$tmp/ceiling.dat" using 1:2 with linespoints lw 2 pt 7 title "ceiling: bare hiredis loop, same Lua", \
+     "$tmp/engine.dat" using 1:2 with linespoints lw 2 pt 5 title "engine", \
+     "$tmp/engine.dat" using 1:2:(sprintf("%.0f%%", 100*\$3)) with labels offset 0,1 notitle
+GP
+
+if [ ${#lateness[@]} -gt 0 ]; then
+  cdf="" tail=""
+  for f in "${lateness[@]}"; do
+    rate=$(sed 's/.*lateness_\([0-9]*\)\.txt/\1/' <<<"$f")
+    cdf+="${cdf:+, }\"$f\" using 2:1 with lines lw 2 title \"$rate timers/s\""
+    tail+="${tail:+, }\"$f\" using 2:(1-\$1+1e-7) with lines lw 2 title \"$rate timers/s\""
+  done
+  gnuplot <<GP
+$common
+set key bottom right
+set output "$dir/lateness_cdf.png"
+set title "Lateness CDF (fire time minus activation time; steady rates, 50 ms ahead)"
+set xlabel "lateness (ms)"
+set ylabel "fraction of timers"
+set logscale x 10
+set yrange [0:1]
+plot $cdf
+set output "$dir/lateness_tail.png"
+set title "Lateness tail: fraction of timers later than x"
+set key top right
+set logscale y 10
+set yrange [1e-5:1]
+set ylabel "1 - quantile"
+set format y "10^{%L}"
+set arrow from 1, graph 0 to 1, graph 1 nohead dt 2
+set arrow from 2, graph 0 to 2, graph 1 nohead dt 2
+plot $tail
+GP
+fi
+
+gnuplot <<GP
+$common
+set output "$dir/contention_vs_instances.png"
+set title "Engines competing for the same 8 shards (medians per run of the fire benchmark)"
+set xlabel "engine instances"
+set ylabel "events per run"
+set y2label "timers fired per second"
+set xtics (1, 2, 4)
+set xrange [0.5:4.5]
+set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+set format y2 "%.0s%c"
+plot "$tmp/instances.dat" using 1:2 with linespoints lw 2 pt 7 title "contested claims", \
+     "$tmp/instances.dat" using 1:3 with linespoints lw 2 pt 5 title "lock waits", \
+     "$tmp/instances.dat" using 1:4 with linespoints lw 2 pt 9 title "ring-full stalls", \
+     "$tmp/instances.dat" using 1:5 axes x1y2 with linespoints lw 2 dt 2 pt 4 title "fires/s (right)"
+GP
+
+echo "plot.sh: wrote $(cd "$dir" && ls -1 ./*.png | tr '\n' ' ')"

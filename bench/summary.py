@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""summary.py - the figures of a benchmark run as Markdown tables (medians).
+
+    python3 bench/summary.py [RESULTS_DIR]     default: bench/results
+
+Reads the Google Benchmark JSON files written by `tools/run bench` and
+prints: fires/s against the ceiling, threads / batch / instances, schedule
+rates against their ceilings, lateness, idle cost, memory, rings, and the
+targets of the benchmark issue, met or missed. Errors reported by any
+benchmark are listed first.
+"""
+import json
+import os
+import re
+import sys
+
+DIR = sys.argv[1] if len(sys.argv) > 1 else os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "results")
+
+
+def load(name):
+    path = os.path.join(DIR, name + ".json")
+    if not os.path.exists(path):
+        return []
+    return json.load(open(path))["benchmarks"]
+
+
+def args(run_name):
+    return {k: int(v) for k, v in re.findall(r"/(\w+):(\d+)", run_name)}
+
+
+def rows(benches, prefix):
+    """Median rows (or the single run when not aggregated) by run name."""
+    out = []
+    for b in benches:
+        if not b["run_name"].startswith(prefix):
+            continue
+        if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        out.append((args(b["run_name"]), b))
+    return out
+
+
+def cv(benches, run_name, field):
+    """Coefficient of variation of a counter over the repetitions."""
+    for b in benches:
+        if b["run_name"] == run_name and b.get("aggregate_name") == "cv":
+            return b.get(field, 0)
+    return 0
+
+
+def pooled(rate):
+    """p99, p999, max (ms) over every repetition, from lateness_<rate>.txt."""
+    path = os.path.join(DIR, f"lateness_{rate}.txt")
+    if not os.path.exists(path):
+        return None
+    pts = [tuple(map(float, line.split())) for line in open(path)
+           if line.strip() and not line.startswith("#")]
+    def q(x):
+        return next((ms for qq, ms in pts if qq >= x), pts[-1][1])
+    return q(0.99), q(0.999), pts[-1][1]
+
+
+def errors(benches):
+    return [(b["name"], b.get("error_message", "")) for b in benches
+            if b.get("error_occurred")]
+
+
+def k(v):
+    return f"{v / 1000:.1f}k" if v >= 1000 else f"{v:.3g}"
+
+
+def table(head, lines):
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for line in lines:
+        print("| " + " | ".join(str(x) for x in line) + " |")
+    print()
+
+
+fire, sched, late = load("fire"), load("schedule"), load("lateness")
+idle, ring = load("idle_memory"), load("ring")
+errs = [e for f in (fire, sched, late, idle, ring) for e in errors(f)]
+if errs:
+    print("## Errors\n")
+    for name, msg in errs:
+        print(f"- {name}: {msg}")
+    print()
+
+targets = []
+
+if fire:
+    ceil = {(a["shards"], a["batch"]): b["fires_per_s"]
+            for a, b in rows(fire, "BM_Ceiling/")}
+    ceil_cpu = {(a["shards"], a["batch"]): b.get("redis_cpu_util", 0)
+                for a, b in rows(fire, "BM_Ceiling/")}
+    ceil_cv = {(a["shards"], a["batch"]): cv(fire, b["run_name"], "fires_per_s")
+               for a, b in rows(fire, "BM_Ceiling/")}
+    eng = rows(fire, "BM_Engine/")
+    print("## Fires per second (100k due timers, no-op handlers)\n")
+    lines = []
+    for a, b in eng:
+        if (a["pollers"], a["workers"], a["batch"], a["instances"]) == (1, 2, 256, 1):
+            lines.append((a["shards"], k(b["fires_per_s"]),
+                          f"{cv(fire, b['run_name'], 'fires_per_s'):.2f}",
+                          k(ceil.get((a["shards"], 256), 0)),
+                          f"{ceil_cv.get((a['shards'], 256), 0):.2f}",
+                          f"{b['ratio_to_ceiling']:.2f}",
+                          f"{b.get('paired_ratio', 0):.2f}",
+                          f"{b.get('redis_cpu_util', 0):.2f}",
+                          f"{ceil_cpu.get((a['shards'], 256), 0):.2f}",
+                          int(b["contested"]),
+                          int(b["lock_waits"]), int(b["ring_full"])))
+            targets.append((f"fires/s >= 90% of ceiling, {a['shards']} shards",
+                            b["ratio_to_ceiling"] >= 0.9,
+                            f"{b['ratio_to_ceiling']:.2f} "
+                            f"(paired {b.get('paired_ratio', 0):.2f})"))
+    table(["shards", "engine fires/s", "cv", "ceiling fires/s", "cv", "ratio",
+           "paired ratio",
+           "Redis CPU (engine)", "Redis CPU (ceiling)",
+           "contested", "lock waits", "ring full"], lines)
+    print("## Threads, claim batch, instances (8 shards)\n")
+    lines = []
+    for a, b in eng:
+        if a["shards"] == 8 and (a["pollers"], a["workers"], a["batch"],
+                                 a["instances"]) != (1, 2, 256, 1) or \
+           (a["shards"], a["pollers"], a["workers"], a["batch"]) == (8, 1, 2, 256):
+            lines.append((a["pollers"], a["workers"], a["batch"], a["instances"],
+                          k(b["fires_per_s"]), f"{b['ratio_to_ceiling']:.2f}",
+                          f"{b.get('paired_ratio', 0):.2f}",
+                          f"{b.get('redis_cpu_util', 0):.2f}",
+                          int(b["contested"]), int(b["claim_calls"]),
+                          int(b["lock_waits"]), f"{b['lock_wait_ns'] / 1e6:.2f}",
+                          int(b["ring_full"]), int(b["poller_sleeps"]),
+                          int(b["worker_sleeps"]), int(b["cas_retries"])))
+    table(["pollers", "workers", "batch", "instances", "fires/s", "ratio",
+           "paired ratio", "Redis CPU", "contested", "claim calls", "lock waits", "lock wait ms",
+           "ring full", "poller sleeps", "worker sleeps", "cas retries"], lines)
+
+if sched:
+    print("## Scheduling (16-byte ids, 32-byte payload, 8 shards)\n")
+    ev = {a["batch"]: b["timers_per_s"]
+          for a, b in rows(sched, "BM_ScheduleCeiling_evalsha/")}
+    pl = {a["batch"]: b["timers_per_s"]
+          for a, b in rows(sched, "BM_ScheduleCeiling_plain/")}
+    lines = []
+    for a, b in rows(sched, "BM_Schedule_"):
+        kind = "schedule" if "single" in b["run_name"] else "schedule_batch"
+        lines.append((kind, a["batch"], a["threads"], k(b["timers_per_s"]),
+                      k(ev.get(a["batch"], 0)), f"{b['ratio_to_ceiling']:.2f}",
+                      f"{b.get('paired_ratio', 0):.2f}",
+                      k(pl.get(a["batch"], 0)), f"{b['ratio_to_plain']:.2f}"))
+        if kind == "schedule_batch" and a["threads"] == 1:
+            targets.append((f"schedule_batch({a['batch']}) >= 90% of bare "
+                            "EVALSHA pipeline", b["ratio_to_ceiling"] >= 0.9,
+                            f"{b['ratio_to_ceiling']:.2f} "
+                            f"(paired {b.get('paired_ratio', 0):.2f})"))
+    table(["call", "batch", "threads", "timers/s", "ceiling (EVALSHA)",
+           "ratio", "paired ratio", "plain ZADD+HSET", "ratio to plain"],
+          lines)
+
+if late:
+    print("## Lateness (steady rate, 3 s, 50 ms ahead; exact per timer)\n")
+    lines = []
+    for a, b in rows(late, "BM_Lateness/"):
+        pool = pooled(a["rate"])
+        lines.append((a["rate"], int(b["timers"]), f"{b['p50_ms']:.2f}",
+                      f"{b['p99_ms']:.2f}", f"{b['p999_ms']:.2f}",
+                      f"{b['max_ms']:.2f}",
+                      " / ".join(f"{v:.2f}" for v in pool) if pool else "-",
+                      f"{b['hist_p99_ms']:.2f}",
+                      f"{b['producer_lag_max_ms']:.2f}"))
+        bound = {10000: 2.0, 2000: 1.0}.get(a["rate"])
+        if bound:
+            targets.append((f"p99 <= {bound:g} ms at {a['rate']}/s",
+                            b["p99_ms"] <= bound, f"{b['p99_ms']:.2f} ms"))
+    table(["rate/s", "timers", "p50 ms", "p99 ms", "p999 ms", "max ms",
+           "all repetitions pooled: p99 / p999 / max ms",
+           "engine histogram p99 ms", "producer lag max ms"], lines)
+    print("(p50..max: medians over the repetitions of each one's percentile; "
+          "pooled: over the samples of all repetitions together.)\n")
+
+if idle:
+    for a, b in rows(idle, "BM_Idle"):
+        print("## Idle engine (8 shards, nothing due)\n")
+        table(["window s", "client cmds/s", "per shard", "Redis calls/s "
+               "(incl. in scripts)", "wake p50 ms", "wake max ms", "wakes"],
+              [(f"{b['window_s']:.1f}", f"{b['client_cmds_per_s']:.3f}",
+                f"{b['client_cmds_per_s_per_shard']:.3f}",
+                f"{b['redis_calls_per_s']:.3f}", f"{b['wake_p50_ms']:.2f}",
+                f"{b['wake_max_ms']:.2f}", int(b["wakes"]))])
+        targets.append(("idle <= 0.1 cmds/s per shard",
+                        b["client_cmds_per_s_per_shard"] <= 0.1,
+                        f"{b['client_cmds_per_s_per_shard']:.3f}"))
+        targets.append(("wake (other process) within 2 ms, max",
+                        b["wake_max_ms"] <= 2.0, f"{b['wake_max_ms']:.2f} ms"))
+    lines = []
+    for name in ("BM_Memory/", "BM_MemoryPlain/"):
+        for a, b in rows(idle, name.rstrip("/")):
+            if not b["run_name"].startswith(name.rstrip("/") + "/"):
+                continue
+            lines.append((name.strip("/"), int(b["timers"]),
+                          f"{b['used_memory_per_timer']:.1f}",
+                          f"{b['zset_per_timer']:.1f}",
+                          f"{b['hash_per_timer']:.1f}",
+                          f"{b['attempts_hash_per_timer']:.1f}",
+                          f"{b['keys_per_timer']:.1f}", int(b["value_bytes"])))
+    if lines:
+        print("## Redis memory per pending timer (bytes; 16-byte id, 32-byte payload)\n")
+        table(["layout", "timers", "used_memory delta", "sorted sets",
+               "payload hashes", "attempt hashes", "keys total",
+               "stored value bytes"], lines)
+
+if ring:
+    print("## Rings (capacity 4096)\n")
+    lines = []
+    for a, b in rows(ring, "BM_Ring_"):
+        kind = b["run_name"].split("/")[0].replace("BM_Ring_", "")
+        lines.append((kind, a["producers"], a["consumers"],
+                      f"{b['items_per_s'] / 1e6:.1f}M", int(b["full"]),
+                      int(b["empty"]), int(b["waits"])))
+    table(["queue", "producers", "consumers", "items/s", "full", "empty",
+           "cond waits"], lines)
+
+if targets:
+    print("## Targets\n")
+    table(["target", "met", "measured"],
+          [(t, "yes" if ok else "NO", v) for t, ok, v in targets])
