@@ -169,8 +169,8 @@ typedef struct tm_call {
 } tm_call;
 
 typedef struct tm_turn {
-  tm_call *calls;   /* at most 2 per shard */
-  size_t ncalls;
+  tm_call *calls;   /* a commit per shard, claims within the budget */
+  size_t ncalls, max_calls;
   double now;
   char now_str[TM_LEASE_MAX];
   bool starved;     /* a due shard got no room */
@@ -255,18 +255,23 @@ static int append_claims(tm_poller *p, tm_turn *t) {
     int64_t due = atomic_load_explicit(&s->next_due_us, memory_order_relaxed);
     if (due > now_us) continue;
     unsigned share = budget / ndue--; /* shards left over wait a turn */
-    unsigned n = claim_room(p, s, share ? share : budget);
-    if (n == 0) { /* the topic's max_inflight is reached */
-      t->starved = true;
-      continue;
+    if (share == 0) share = budget;
+    /* A share over claim_batch is several claims, pipelined: each takes
+     * the next timers, as the previous ones are leased by then. */
+    while (share && t->ncalls < t->max_calls) {
+      unsigned n = claim_room(p, s, share);
+      if (n == 0) { /* the topic's max_inflight is reached */
+        t->starved = true;
+        break;
+      }
+      int rc = append_claim(p, s, t, n, due);
+      if (rc != TIMERS_OK) {
+        atomic_fetch_sub(&s->topic->inflight, (int)n);
+        return rc;
+      }
+      budget -= n, share -= n;
+      p->inflight += n; /* reserved; the unused part is given back */
     }
-    int rc = append_claim(p, s, t, n, due);
-    if (rc != TIMERS_OK) {
-      atomic_fetch_sub(&s->topic->inflight, (int)n);
-      return rc;
-    }
-    budget -= n;
-    p->inflight += n; /* reserved; the unused part is given back */
   }
   p->rotor++;
   return TIMERS_OK;
@@ -367,10 +372,20 @@ static int read_replies(tm_poller *p, tm_turn *t) {
   return rc;
 }
 
+/* At most this many timers per turn: a batch per shard, and at least
+ * TM_BACKLOG_BATCHES batches, so a backlog on few shards pipelines claims. */
+enum { TM_BACKLOG_BATCHES = 4 };
+
+static unsigned budget_max(const tm_poller *p) {
+  size_t batches = p->nshards > TM_BACKLOG_BATCHES ? p->nshards
+                                                   : TM_BACKLOG_BATCHES;
+  return (unsigned)p->engine->cfg.claim_batch * (unsigned)batches;
+}
+
 /* The next turn's claim budget (see append_claims). */
 static void adapt_budget(tm_poller *p, const tm_turn *t) {
   unsigned batch = (unsigned)p->engine->cfg.claim_batch;
-  unsigned most = batch * (unsigned)(p->nshards ? p->nshards : 1);
+  unsigned most = budget_max(p);
   bool claimed = false;
   for (size_t k = 0; k < t->ncalls && !claimed; k++)
     claimed = t->calls[k].kind == CALL_CLAIM;
@@ -448,7 +463,11 @@ static void reconnect(tm_poller *p, int64_t *backoff) {
 void *tm__poller_main(void *arg) {
   tm_poller *p = arg;
   timers_engine *e = p->engine;
-  tm_turn t = {.calls = tm__calloc(2 * p->nshards + 1, sizeof(tm_call))};
+  /* Calls per turn: a commit per shard, and claims: at most one per due
+   * shard plus one per batch of budget_max(). */
+  size_t max_calls = 3 * p->nshards + TM_BACKLOG_BATCHES + 1;
+  tm_turn t = {.calls = tm__calloc(max_calls, sizeof(tm_call)),
+               .max_calls = max_calls};
   int64_t backoff = 0;
   while (t.calls) {
     drain_done(p);
