@@ -11,6 +11,7 @@
  * canary, so an over-read or over-write shows (under ASan as a report).
  */
 #include "faststream.h"
+#include "faststream_fixture.h"
 #include "test_util.h"
 
 /* ------------------------------------------------------------- helpers */
@@ -143,22 +144,9 @@ static void b_patch_u32(bytes *x, size_t at, uint32_t v) {
 
 /* ------------------------------------------------------------ fixtures */
 
-/* body "hello", headers content-type=application/json, correlation_id=abc,
- * written from the spec: prelude 18 bytes, headers 2 + 53 bytes, so the
- * header offset is 18 (0x12) and the body offset 73 (0x49). */
-static const unsigned char hello_v1[] = {
-    0x89, 'B', 'I', 'N', 0x0D, 0x0A, 0x1A, 0x0A, /* magic */
-    0x00, 0x01,                                  /* version 1 */
-    0x00, 0x00, 0x00, 0x12,                      /* header offset 18 */
-    0x00, 0x00, 0x00, 0x49,                      /* body offset 73 */
-    0x00, 0x02,                                  /* 2 headers */
-    0x00, 0x0C, 'c', 'o', 'n', 't', 'e', 'n', 't', '-', 't', 'y', 'p', 'e',
-    0x00, 0x10, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n', '/',
-    'j', 's', 'o', 'n',
-    0x00, 0x0E, 'c', 'o', 'r', 'r', 'e', 'l', 'a', 't', 'i', 'o', 'n', '_',
-    'i', 'd',
-    0x00, 0x03, 'a', 'b', 'c',
-    'h', 'e', 'l', 'l', 'o'};
+/* body "hello" after the fixture's headers */
+static const unsigned char hello_v1[] = {FS_FIXTURE_HEAD,
+                                         'h', 'e', 'l', 'l', 'o'};
 
 static const timers_header hello_headers[] = {
     {"content-type", "application/json"}, {"correlation_id", "abc"}};

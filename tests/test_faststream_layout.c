@@ -9,6 +9,7 @@
  */
 #include <hiredis.h>
 
+#include "faststream_fixture.h"
 #include "test_util.h"
 
 #define T_PY "fs.orders"
@@ -26,20 +27,9 @@ static redisContext *raw(void) {
   return c;
 }
 
-/* content-type=application/json, correlation_id=abc, body {"x":1} */
-static const unsigned char envelope[] = {
-    0x89, 'B', 'I', 'N', 0x0D, 0x0A, 0x1A, 0x0A, /* magic */
-    0x00, 0x01,                                   /* version 1 */
-    0x00, 0x00, 0x00, 0x12,                       /* headers at 18 */
-    0x00, 0x00, 0x00, 0x49,                       /* body at 73 */
-    0x00, 0x02,                                   /* 2 headers */
-    0x00, 0x0c, 'c', 'o', 'n', 't', 'e', 'n', 't', '-', 't', 'y', 'p', 'e',
-    0x00, 0x10, 'a', 'p', 'p', 'l', 'i', 'c', 'a', 't', 'i', 'o', 'n', '/',
-    'j', 's', 'o', 'n',
-    0x00, 0x0e, 'c', 'o', 'r', 'r', 'e', 'l', 'a', 't', 'i', 'o', 'n', '_',
-    'i', 'd',
-    0x00, 0x03, 'a', 'b', 'c',
-    '{', '"', 'x', '"', ':', '1', '}'};
+/* body {"x":1} after the fixture's headers */
+static const unsigned char envelope[] = {FS_FIXTURE_HEAD,
+                                         '{', '"', 'x', '"', ':', '1', '}'};
 
 static timers_outcome handler(const timers_message *m, void *ud) {
   (void)ud;
@@ -66,7 +56,7 @@ static timers_engine *fs_engine(const char *topic, int lease_ms, bool start) {
 /* A timer written as the Python library writes it fires here, with its
  * headers and body, and the ack removes it from both keys. */
 static void test_python_to_c(void) {
-  CHECK_EQ_INT(sizeof envelope, 73 + 7);
+  CHECK_EQ_INT(sizeof envelope, FS_FIXTURE_BODY_OFFSET + 7);
   redisContext *c = raw();
   double at = timers_now() - 0.5;
   freeReplyObject(redisCommand(c, "ZADD timers_timeline:{%s} %.6f py-1", T_PY, at));
