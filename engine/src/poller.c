@@ -236,7 +236,7 @@ static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
  * writes a pipeline's replies only after running all of it, so claiming
  * 8 shards x 256 timers at once would delay the first handler of a burst by
  * the whole pipeline (tens of ms). While every claim comes back full (a
- * backlog), the budget doubles each turn, up to a full batch per shard, for
+ * backlog), the budget doubles each turn, up to budget_max(), for
  * throughput; the first partial claim (caught up) resets it. Equal shares
  * also keep the last of many due shards from starving. */
 static int append_claims(tm_poller *p, tm_turn *t) {
@@ -258,13 +258,15 @@ static int append_claims(tm_poller *p, tm_turn *t) {
     if (share == 0) share = budget;
     /* A share over claim_batch is several claims, pipelined: each takes
      * the next timers, as the previous ones are leased by then. */
-    while (share && t->ncalls < t->max_calls) {
+    for (bool first = true; share && t->ncalls < t->max_calls; first = false) {
       unsigned n = claim_room(p, s, share);
       if (n == 0) { /* the topic's max_inflight is reached */
         t->starved = true;
         break;
       }
-      int rc = append_claim(p, s, t, n, due);
+      /* Only the first claim of a shard expects timers for sure: an empty
+       * one after it means the backlog ended, not contention. */
+      int rc = append_claim(p, s, t, n, first ? due : 0);
       if (rc != TIMERS_OK) {
         atomic_fetch_sub(&s->topic->inflight, (int)n);
         return rc;
