@@ -28,13 +28,6 @@ static inline struct timespec tm__mono_timespec(int64_t ns) {
   return ts;
 }
 
-/* Seconds from now (may be negative, NaN-free) as clamped nanoseconds. */
-static inline int64_t tm__secs_to_ns(double s) {
-  if (!(s > 0)) return 0;
-  if (s > 1e6) return (int64_t)1e15; /* ~11 days: a cap, never an overflow */
-  return (int64_t)(s * 1e9);
-}
-
 static inline void tm__sleep_ns(int64_t ns) {
   struct timespec ts = tm__mono_timespec(ns);
   nanosleep(&ts, NULL);
