@@ -24,7 +24,9 @@
 #include "ring.h"
 #include "timers.h"
 
-#define TM_CACHELINE 64
+/* Longest gap between two claims on a FASTSTREAM shard: other clients of
+ * that layout publish no wake-ups. */
+#define TM_FASTSTREAM_POLL_MS 50
 #define TM_LEASE_MAX 32 /* bytes of a lease token, "%.6f" of a score */
 
 typedef struct tm_poller tm_poller;

@@ -320,8 +320,14 @@ static unsigned take_claim(tm_poller *p, tm_call *c, const redisReply *r) {
     tm__ring_push_spmc(&p->work, j); /* cannot fail: inflight <= capacity */
     got++;
   }
-  atomic_store_explicit(&c->shard->next_due_us, parse_score_us(r->element[0]),
-                        memory_order_relaxed);
+  int64_t next = parse_score_us(r->element[0]);
+  /* The Python library announces nothing: look at a FASTSTREAM shard at
+   * least every TM_FASTSTREAM_POLL_MS, so its timers fire on time too. */
+  if (c->shard->topic->layout == TIMERS_LAYOUT_FASTSTREAM) {
+    int64_t poll = tm__secs_to_us(tm__wall()) + TM_FASTSTREAM_POLL_MS * 1000;
+    if (next > poll) next = poll;
+  }
+  atomic_store_explicit(&c->shard->next_due_us, next, memory_order_relaxed);
   return got;
 }
 
