@@ -130,18 +130,50 @@ static timers_outcome noop(const timers_message *m, void *ud) {
   return TIMERS_ACK;
 }
 
+static gate held_gate;
+static int held_entered;
+
+static timers_outcome hold(const timers_message *m, void *ud) {
+  (void)m, (void)ud;
+  flag_set(&held_entered, 1);
+  gate_wait(&held_gate);
+  return TIMERS_ACK;
+}
+
+/* A timer a handler holds: one delivery so far, its score a live lease. */
+static void test_inspect_held(void) {
+  timers_timer t = {.topic = "inspect.held", .id = "h1",
+                    .has_activate_in = true, .activate_in = 0};
+  CHECK_OK(timers_schedule(eng, &t, NULL, 0));
+  CHECK_MSG(wait_until(flag_pred, &held_entered, 20000), "never delivered");
+  bool found = false;
+  timers_timer_info info;
+  CHECK_OK(timers_inspect(eng, "inspect.held", "h1", &found, &info));
+  CHECK(found);
+  CHECK_EQ_INT(info.attempts, 1);
+  CHECK(info.leased);
+  CHECK(info.score > timers_now());
+  timers_timer_info_free(&info);
+  gate_open(&held_gate);
+  CHECK(wait_not_pending(eng, "inspect.held", "h1", 20000));
+}
+
 int main(void) {
   test_redis_start(&rs, false);
   timers_config cfg;
   test_config(&cfg, &rs);
   eng = test_engine(&cfg);
   CHECK_OK(timers_subscribe(eng, "inspect.idle", noop, NULL, NULL));
+  gate_init(&held_gate);
+  CHECK_OK(timers_subscribe(eng, "inspect.held", hold, NULL, NULL));
   CHECK_OK(timers_engine_start(eng));
   TEST_RUN(test_inspect_one);
+  TEST_RUN(test_inspect_held);
   TEST_RUN(test_depth);
   TEST_RUN(test_read_only);
   TEST_RUN(test_prometheus_stats);
   timers_engine_destroy(eng);
+  gate_destroy(&held_gate);
   test_redis_stop(&rs);
   printf("test_inspect: ok\n");
   return 0;

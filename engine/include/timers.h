@@ -398,10 +398,10 @@ typedef struct timers_timer_info {
   uint32_t shard;
   double score;            /* activation time, or lease expiry if held  */
   double activate_at;      /* from the envelope                         */
-  bool leased;             /* best effort: claimed before (attempts > 0)
-                              and its score is a future lease, not its
-                              activation time; always false in the
-                              FASTSTREAM layout, where it is unknowable */
+  bool leased;             /* best effort: its score is a future lease,
+                              not its activation time; always false in
+                              the FASTSTREAM layout, where it is
+                              unknowable */
   uint32_t attempts;       /* deliveries so far                         */
   void *payload;           /* owned; NUL-terminated for convenience     */
   size_t payload_len;

@@ -80,8 +80,11 @@ static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
     info->attempts = r[2]->type == REDIS_REPLY_STRING
                          ? (uint32_t)strtoul(r[2]->str, NULL, 10) : 0;
     rc = fill_envelope(info, l.kind, r[1]);
-    info->leased = info->attempts > 0 && info->score > tm__wall() &&
-                   fabs(info->score - info->activate_at) > 1e-6;
+    /* A score away from the activation time is a lease (live or run out):
+     * claimed at least once, and a first claim writes no count. */
+    bool claimed = fabs(info->score - info->activate_at) > 1e-6;
+    if (claimed && info->attempts == 0) info->attempts = 1;
+    info->leased = claimed && info->score > tm__wall();
     if (rc != TIMERS_OK) timers_timer_info_free(info);
   }
   for (int k = 0; k < 3; k++)

@@ -33,8 +33,20 @@ static const char schedule_lua[] =
 
 /* ARGV: now, lease, count, track ("1": count attempts in KEYS[3]).
  * Returns {earliest score after the claim or "", {id, blob, attempts,
- * score before the claim}...}; attempts is 0 when not tracked. */
+ * score before the claim}...}; attempts is 0 when not tracked.
+ *
+ * A first delivery writes no attempt count: a member whose score still
+ * equals the activation time in its envelope (format 1: byte 1 is the
+ * format, bytes 2-9 the time in microseconds) was never claimed, so it is
+ * attempt 1. Only a re-claim (the score is an old lease) reads and writes
+ * KEYS[3], counting a missing entry as 1 delivery. */
 static const char claim_lua[] =
+    "local function activation_us(blob)\n"
+    "  if #blob < 11 or string.byte(blob, 1) ~= 1 then return nil end\n"
+    "  local v = 0\n"
+    "  for i = 2, 9 do v = v * 256 + string.byte(blob, i) end\n"
+    "  return v\n"
+    "end\n"
     "local due = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE',\n"
     "                       'LIMIT', 0, tonumber(ARGV[3]), 'WITHSCORES')\n"
     "local out = {}\n"
@@ -48,22 +60,36 @@ static const char claim_lua[] =
     "  redis.call('ZADD', KEYS[1], 'XX', unpack(leases))\n"
     "  local blobs = redis.call('HMGET', KEYS[2], unpack(ids))\n"
     "  local track = ARGV[4] == '1'\n"
-    "  local seen = track and redis.call('HMGET', KEYS[3], unpack(ids)) or {}\n"
-    "  local counts, dead = {}, {}\n"
+    "  local again, again_at, dead = {}, {}, {}\n"
     "  for i, id in ipairs(ids) do\n"
     "    if blobs[i] then\n"
-    "      local n = track and (tonumber(seen[i]) or 0) + 1 or 0\n"
+    "      local n = 0\n"
+    "      if track then\n"
+    "        local at = activation_us(blobs[i])\n"
+    "        if at and math.abs(tonumber(due[2 * i]) * 1e6 - at) < 2 then\n"
+    "          n = 1\n"
+    "        else\n"
+    "          again[#again + 1] = id\n"
+    "          again_at[#again_at + 1] = #out + 3\n"
+    "        end\n"
+    "      end\n"
     "      out[#out + 1] = id\n"
     "      out[#out + 1] = blobs[i]\n"
     "      out[#out + 1] = n\n"
     "      out[#out + 1] = due[2 * i]\n"
-    "      counts[#counts + 1] = id\n"
-    "      counts[#counts + 1] = n\n"
     "    else\n" /* self-heal: a member without payload can never fire */
     "      dead[#dead + 1] = id\n"
     "    end\n"
     "  end\n"
-    "  if track and #counts > 0 then\n"
+    "  if #again > 0 then\n"
+    "    local seen = redis.call('HMGET', KEYS[3], unpack(again))\n"
+    "    local counts = {}\n"
+    "    for k, id in ipairs(again) do\n"
+    "      local n = (tonumber(seen[k]) or 1) + 1\n"
+    "      out[again_at[k]] = n\n"
+    "      counts[#counts + 1] = id\n"
+    "      counts[#counts + 1] = n\n"
+    "    end\n"
     "    redis.call('HSET', KEYS[3], unpack(counts))\n"
     "  end\n"
     "  if #dead > 0 then\n"
