@@ -188,6 +188,26 @@ static void test_custom_key_names(void) {
   timers_engine_destroy(e);
 }
 
+/* declare() takes what subscribe() takes, and refuses the same things. */
+static void test_declare_errors(void) {
+  timers_config cfg;
+  test_config(&cfg, &rs);
+  timers_engine *e = test_engine(&cfg);
+  timers_subscribe_options bad = {.layout = (timers_layout)7};
+  CHECK_ERR(timers_declare(e, "fs.bad", &bad), TIMERS_EINVAL);
+  CHECK_ERR(timers_subscribe(e, "fs.bad", handler, NULL, &bad), TIMERS_EINVAL);
+  CHECK_ERR(timers_declare(e, "bad topic", NULL), TIMERS_EINVAL);
+  CHECK_OK(timers_declare(e, "fs.d", NULL));
+  CHECK_ERR(timers_declare(e, "fs.d", NULL), TIMERS_EEXIST);
+  CHECK_ERR(timers_subscribe(e, "fs.d", handler, NULL, NULL), TIMERS_EEXIST);
+  CHECK_OK(timers_subscribe(e, "fs.s", handler, NULL, NULL));
+  CHECK_ERR(timers_declare(e, "fs.s", NULL), TIMERS_EEXIST);
+  CHECK_OK(timers_engine_start(e));
+  CHECK_ERR(timers_declare(e, "fs.late", NULL), TIMERS_ESTATE);
+  CHECK_ERR(timers_declare(NULL, "fs.x", NULL), TIMERS_EINVAL);
+  timers_engine_destroy(e);
+}
+
 int main(void) {
   test_redis_start(&rs, false);
   fired_log_init(&fired);
@@ -196,6 +216,7 @@ int main(void) {
   TEST_RUN(test_c_to_python);
   TEST_RUN(test_lease_protocol);
   TEST_RUN(test_custom_key_names);
+  TEST_RUN(test_declare_errors);
   fired_log_free(&fired);
   test_redis_stop(&rs);
   printf("test_faststream_layout: ok\n");
