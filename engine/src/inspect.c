@@ -81,8 +81,10 @@ static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
                          ? (uint32_t)strtoul(r[2]->str, NULL, 10) : 0;
     rc = fill_envelope(info, l.kind, r[1]);
     /* A score away from the activation time is a lease (live or run out):
-     * claimed at least once, and a first claim writes no count. */
-    bool claimed = fabs(info->score - info->activate_at) > 1e-6;
+     * claimed at least once, and a first claim writes no count. The score
+     * ("%.6f") and the envelope (rounded microseconds) may round one
+     * microsecond apart: the claim script allows 2, so does this. */
+    bool claimed = fabs(info->score - info->activate_at) >= 2e-6;
     if (claimed && info->attempts == 0) info->attempts = 1;
     info->leased = claimed && info->score > tm__wall();
     if (rc != TIMERS_OK) timers_timer_info_free(info);
