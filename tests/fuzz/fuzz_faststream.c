@@ -20,19 +20,8 @@
 #include <string.h>
 
 #include "faststream.h"
+#include "fuzz_common.h"
 
-#ifndef FUZZ_CHECK
-#define FUZZ_CHECK(cond)                                                  \
-  do {                                                                    \
-    if (!(cond)) {                                                        \
-      fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__,          \
-              __LINE__, #cond);                                           \
-      abort();                                                            \
-    }                                                                     \
-  } while (0)
-#endif
-
-#define FS_FUZZ_CANARY 16
 
 /* Whether [p, p + n) lies in [lo, lo + cap). */
 static int fs_within(const void *p, size_t n, const char *lo, size_t cap) {
@@ -40,18 +29,11 @@ static int fs_within(const void *p, size_t n, const char *lo, size_t cap) {
   return n == 0 || (c >= lo && (size_t)(c - lo) <= cap && n <= cap - (size_t)(c - lo));
 }
 
-/* A NUL-terminated string wholly inside strings[0, cap). */
-static void fs_check_string(const char *s, const char *strings, size_t cap) {
-  FUZZ_CHECK(s != NULL && s >= strings && s < strings + cap);
-  FUZZ_CHECK(memchr(s, '\0', cap - (size_t)(s - strings)) != NULL);
-}
-
 static void fs_check(const char *buf, size_t len, int rc,
                      const tm_fs_message *m, const timers_header *h,
                      const char *strings) {
   size_t cap = TM_FS_STRINGS_SIZE(len);
-  for (size_t i = 0; i < FS_FUZZ_CANARY; i++)
-    FUZZ_CHECK((unsigned char)strings[cap + i] == 0xA5);
+  fuzz_check_canary(strings, cap);
   FUZZ_CHECK(m->header_count <= TIMERS_HEADERS_MAX);
   switch (m->format) {
     case TM_FS_RAW:
@@ -69,8 +51,8 @@ static void fs_check(const char *buf, size_t len, int rc,
       FUZZ_CHECK(!"unknown format");
   }
   for (size_t i = 0; i < m->header_count; i++) {
-    fs_check_string(h[i].key, strings, cap);
-    fs_check_string(h[i].value, strings, cap);
+    fuzz_check_string(h[i].key, strings, cap);
+    fuzz_check_string(h[i].value, strings, cap);
     for (size_t j = 0; j < i; j++) FUZZ_CHECK(strcmp(h[i].key, h[j].key) != 0);
   }
 }
@@ -87,13 +69,8 @@ static void fs_round_trip(const tm_fs_message *m, const timers_header *h) {
   tm_fs_message m2;
   FUZZ_CHECK(tm__fs_decode(enc, n, &m2, h2, strings) == 0);
   FUZZ_CHECK(m2.format == TM_FS_BINARY);
-  FUZZ_CHECK(m2.header_count == m->header_count);
-  for (size_t i = 0; i < m->header_count; i++) {
-    FUZZ_CHECK(strcmp(h2[i].key, h[i].key) == 0);
-    FUZZ_CHECK(strcmp(h2[i].value, h[i].value) == 0);
-  }
-  FUZZ_CHECK(m2.body_len == m->body_len);
-  FUZZ_CHECK(m->body_len == 0 || memcmp(m2.body, m->body, m->body_len) == 0);
+  fuzz_check_same(h, m->header_count, m->body, m->body_len, h2,
+                  m2.header_count, m2.body, m2.body_len);
   free(strings);
   free(enc);
 }
@@ -103,10 +80,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   size_t cap = TM_FS_STRINGS_SIZE(size);
   char *buf = malloc(size ? size : 1); /* exact size: over-reads show */
-  char *strings = malloc(cap + FS_FUZZ_CANARY);
+  char *strings = malloc(cap + FUZZ_CANARY);
   FUZZ_CHECK(buf && strings);
   if (size) memcpy(buf, data, size);
-  memset(strings, 0xA5, cap + FS_FUZZ_CANARY);
+  memset(strings, 0xA5, cap + FUZZ_CANARY);
   timers_header h[TIMERS_HEADERS_MAX];
   tm_fs_message m;
   int rc = tm__fs_decode(buf, size, &m, h, strings);
