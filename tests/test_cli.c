@@ -356,9 +356,9 @@ static double zscore(const char *key, const char *member) {
 static void test_compat(void) {
   CHECK_RUN(0, RUN("schedule", "fsc", "hi", "--compat", "--id", "c-1",
                    "--in", "1h"));
-  double s = zscore("timers_timeline:{fsc}", "c-1");
+  double s = zscore("timers_timeline:fsc", "c-1");
   CHECK_MSG(s > timers_now() + 3500 && s < timers_now() + 3700,
-            "ZSCORE timers_timeline:{fsc} c-1 = %f", s);
+            "ZSCORE timers_timeline:fsc c-1 = %f", s);
   CHECK_RUN(0, RUN("show", "fsc", "c-1", "--compat", "--json"));
   CHECK_HAS(g_res.out, "\"payload\":\"hi\"");
   CHECK_RUN(0, RUN("pending", "fsc", "--compat"));

@@ -1,8 +1,8 @@
 /*
  * test_faststream_layout.c - the FASTSTREAM topic layout against the
  * faststream-redis-timers protocol as written in the issue: keys
- * timers_timeline:{topic} (sorted set, score = activation time in Unix
- * seconds) and timers_payloads:{topic} (hash, FastStream BinaryMessageFormatV1
+ * timers_timeline:<topic> (sorted set, score = activation time in Unix
+ * seconds) and timers_payloads:<topic> (hash, FastStream BinaryMessageFormatV1
  * envelopes), one shard, claim moves the score forward by the lease, ack
  * removes, nack lets the lease run out. The "Python side" here is raw Redis
  * commands with envelopes built byte by byte.
@@ -59,8 +59,8 @@ static void test_python_to_c(void) {
   CHECK_EQ_INT(sizeof envelope, FS_FIXTURE_BODY_OFFSET + 7);
   redisContext *c = raw();
   double at = timers_now() - 0.5;
-  freeReplyObject(redisCommand(c, "ZADD timers_timeline:{%s} %.6f py-1", T_PY, at));
-  freeReplyObject(redisCommand(c, "HSET timers_payloads:{%s} py-1 %b", T_PY,
+  freeReplyObject(redisCommand(c, "ZADD timers_timeline:%s %.6f py-1", T_PY, at));
+  freeReplyObject(redisCommand(c, "HSET timers_payloads:%s py-1 %b", T_PY,
                                envelope, sizeof envelope));
   timers_engine *e = fs_engine(T_PY, 30000, true);
   CHECK_MSG(fired_wait_distinct(&fired, 1, 20000), "py-1 never fired");
@@ -75,7 +75,7 @@ static void test_python_to_c(void) {
   CHECK(strcmp(v, "abc") == 0);
   CHECK_EQ_INT(r.max_attempt, 0); /* not tracked in this layout */
   CHECK_MSG(wait_not_pending(e, T_PY, "py-1", 10000), "ack did not remove py-1");
-  redisReply *k = redisCommand(c, "EXISTS timers_payloads:{%s}", T_PY);
+  redisReply *k = redisCommand(c, "EXISTS timers_payloads:%s", T_PY);
   CHECK(k && k->integer == 0); /* the hash emptied, so it is gone */
   freeReplyObject(k);
   /* Nothing of the native layout was written for this topic. */
@@ -94,9 +94,9 @@ static void test_python_while_idle(void) {
   sleep_ms(300); /* idle: the shard was looked at and found empty */
   redisContext *c = raw();
   double at = timers_now() + 0.2;
-  freeReplyObject(redisCommand(c, "ZADD timers_timeline:{%s} %.6f py-idle",
+  freeReplyObject(redisCommand(c, "ZADD timers_timeline:%s %.6f py-idle",
                                T_PY, at));
-  freeReplyObject(redisCommand(c, "HSET timers_payloads:{%s} py-idle %b", T_PY,
+  freeReplyObject(redisCommand(c, "HSET timers_payloads:%s py-idle %b", T_PY,
                                envelope, sizeof envelope));
   size_t before = fired_log_distinct(&fired);
   CHECK_MSG(fired_wait_distinct(&fired, before + 1, 10000),
@@ -119,11 +119,11 @@ static void test_c_to_python(void) {
                     .has_activate_at = true, .activate_at = at};
   CHECK_OK(timers_schedule(e, &t, NULL, 0));
   redisContext *c = raw();
-  redisReply *s = redisCommand(c, "ZSCORE timers_timeline:{%s} c-1", T_C);
+  redisReply *s = redisCommand(c, "ZSCORE timers_timeline:%s c-1", T_C);
   CHECK(s && s->type == REDIS_REPLY_STRING);
   CHECK_MSG(fabs(strtod(s->str, NULL) - at) < 1e-5, "score %s", s->str);
   freeReplyObject(s);
-  redisReply *p = redisCommand(c, "HGET timers_payloads:{%s} c-1", T_C);
+  redisReply *p = redisCommand(c, "HGET timers_payloads:%s c-1", T_C);
   CHECK(p && p->type == REDIS_REPLY_STRING);
   CHECK_EQ_INT(p->len, sizeof envelope);
   CHECK(memcmp(p->str, envelope, sizeof envelope) == 0);
@@ -144,14 +144,14 @@ static void test_lease_protocol(void) {
   __atomic_store_n(&nack_first, 1, __ATOMIC_RELEASE);
   redisContext *c = raw();
   double at = timers_now() - 0.1;
-  freeReplyObject(redisCommand(c, "ZADD timers_timeline:{%s} %.6f py-2", T_PY, at));
-  freeReplyObject(redisCommand(c, "HSET timers_payloads:{%s} py-2 %b", T_PY,
+  freeReplyObject(redisCommand(c, "ZADD timers_timeline:%s %.6f py-2", T_PY, at));
+  freeReplyObject(redisCommand(c, "HSET timers_payloads:%s py-2 %b", T_PY,
                                envelope, sizeof envelope));
   double before = timers_now();
   size_t total = fired_log_total(&fired);
   timers_engine *e = fs_engine(T_PY, 1000, true);
   CHECK_MSG(fired_wait_total(&fired, total + 1, 20000), "py-2 never fired");
-  redisReply *s = redisCommand(c, "ZSCORE timers_timeline:{%s} py-2", T_PY);
+  redisReply *s = redisCommand(c, "ZSCORE timers_timeline:%s py-2", T_PY);
   CHECK(s && s->type == REDIS_REPLY_STRING);
   double leased = strtod(s->str, NULL);
   freeReplyObject(s);
@@ -175,10 +175,10 @@ static void test_custom_key_names(void) {
                     .activate_in = 60};
   CHECK_OK(timers_schedule(e, &t, NULL, 0));
   redisContext *c = raw();
-  redisReply *s = redisCommand(c, "ZSCORE tl:{fs.custom} k");
+  redisReply *s = redisCommand(c, "ZSCORE tl:fs.custom k");
   CHECK(s && s->type == REDIS_REPLY_STRING);
   freeReplyObject(s);
-  s = redisCommand(c, "HEXISTS pl:{fs.custom} k");
+  s = redisCommand(c, "HEXISTS pl:fs.custom k");
   CHECK(s && s->integer == 1);
   freeReplyObject(s);
   redisFree(c);

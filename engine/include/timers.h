@@ -184,8 +184,8 @@ typedef timers_outcome (*timers_handler)(const timers_message *msg,
 typedef enum timers_layout {
   /* This engine's: N shards, keys <prefix>:{topic:s}:z|p|a, its envelope. */
   TIMERS_LAYOUT_NATIVE = 0,
-  /* faststream-redis-timers': one shard, keys <timeline>:{topic} and
-   * <payloads>:{topic} (base names in timers_config), FastStream's binary
+  /* faststream-redis-timers': one shard, keys <timeline>:<topic> and
+   * <payloads>:<topic> (base names in timers_config), FastStream's binary
    * envelope (headers + body). Python services using that library and this
    * engine share such a topic's timers both ways. Attempts are not tracked
    * (the message's attempt is 0) and activate_at is the score the timer had

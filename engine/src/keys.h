@@ -6,8 +6,8 @@
  *   p:{t:s}:z  sorted set   member id -> score activation time (or lease)
  *   p:{t:s}:p  hash         id -> payload envelope (codec.h)
  *   p:{t:s}:a  hash         id -> delivery attempts so far
- * (the FASTSTREAM layout instead: <timeline>:{t}, <payloads>:{t}, and
- * p:{t}:fs-attempts, which is never written: one shard, hash tag {t})
+ * (the FASTSTREAM layout instead: <timeline>:t, <payloads>:t, and
+ * p:fs-attempts:t, which is never written: one shard, no hash tag)
  * plus, per topic:
  *   p:{t}:meta hash         "shards" -> the topic's shard count
  *   p:wake:t   channel      "s score" when a schedule makes a new earliest

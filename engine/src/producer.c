@@ -165,9 +165,10 @@ void tm__topic_keys(const timers_engine *e, const tm_layout *l,
     tm__shard_keys(keys, e->key_prefix, topic, shard);
     return;
   }
-  snprintf(keys[0], TM_KEY_MAX, "%s:{%s}", e->fs_timeline, topic);
-  snprintf(keys[1], TM_KEY_MAX, "%s:{%s}", e->fs_payloads, topic);
-  snprintf(keys[2], TM_KEY_MAX, "%s:{%s}:fs-attempts", e->key_prefix, topic);
+  /* The reference library's keys: "<base>:<topic>", no hash tag. */
+  snprintf(keys[0], TM_KEY_MAX, "%s:%s", e->fs_timeline, topic);
+  snprintf(keys[1], TM_KEY_MAX, "%s:%s", e->fs_payloads, topic);
+  snprintf(keys[2], TM_KEY_MAX, "%s:fs-attempts:%s", e->key_prefix, topic);
 }
 
 /* The local shard for a hint, if this engine polls that topic with the
