@@ -182,7 +182,7 @@ static void test_custom_key_names(void) {
   CHECK(s && s->integer == 1);
   freeReplyObject(s);
   redisFree(c);
-  cfg.faststream_payloads_key = "bad{key";
+  cfg.faststream_payloads_key = "bad\xffkey"; /* not UTF-8 */
   timers_engine *bad = NULL;
   CHECK_ERR(timers_engine_create(&cfg, &bad), TIMERS_EINVAL);
   timers_engine_destroy(e);

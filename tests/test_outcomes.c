@@ -1,8 +1,9 @@
 /*
  * test_outcomes.c - what a handler's outcome does (lease 500 ms):
  * NACK redelivers after the lease with attempt 2; REJECT drops for good;
- * a handler that overruns its lease sees its timer re-claimed (attempt 2)
- * while it still runs, and its late ACK is fenced off: it must not remove
+ * a handler that runs past max_handler_ms (its lease is extended until
+ * then) sees its timer re-claimed (attempt 2) while it still runs, and its
+ * late ACK is fenced off: it must not remove
  * the timer the second delivery holds (stats.stale_commits counts it).
  * Also: max_inflight 1 never runs two handlers of a topic at once, and
  * stop() lets a running handler finish and commits its ACK.
@@ -71,7 +72,11 @@ static void setup(void) {
   timers_subscribe_options o = {.lease_ms = LEASE_MS};
   CHECK_OK(timers_subscribe(eng, T_NACK, nack_handler, NULL, &o));
   CHECK_OK(timers_subscribe(eng, T_REJECT, reject_handler, NULL, &o));
-  CHECK_OK(timers_subscribe(eng, T_FENCE, fence_handler, NULL, &o));
+  /* The engine extends a running handler's lease up to max_handler_ms:
+   * here that is one lease, after which it is left to run out. */
+  timers_subscribe_options fo = {.lease_ms = LEASE_MS,
+                                 .max_handler_ms = LEASE_MS};
+  CHECK_OK(timers_subscribe(eng, T_FENCE, fence_handler, NULL, &fo));
   CHECK_OK(timers_engine_start(eng));
 }
 

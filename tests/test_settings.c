@@ -116,7 +116,7 @@ static void test_errors(void) {
   expect_error("[engine]\nshard = 4\n", ":2:", "unknown key");
   expect_error("[nope]\nx = 1\n", "[nope]", "unknown section");
   expect_error("[redis]\nkey_prefix = a{b}\n", "key_prefix", "character");
-  expect_error("[topic bad topic]\nshards = 2\n", "[topic bad topic]", "character");
+  expect_error("[topic bad\xff]\nshards = 2\n", "[topic bad\xff]", "UTF-8");
   expect_error("[topic t]\nlease_ms = 1\n", "lease_ms = 1", "10..86400000");
   expect_error("[engine]\nthis is not ini\n", ":2:", "");
   expect_error("[redis]\nkey_prefix =\n", "key_prefix", "empty");

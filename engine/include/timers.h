@@ -53,7 +53,8 @@ extern "C" {
   XX(ESHARDS, -7, "shard count differs from the one recorded in Redis")       \
   XX(ETOOBIG, -8, "value exceeds a documented limit")                         \
   XX(ESYS, -9, "system call failed")                                          \
-  XX(EDONE, -10, "iteration finished")
+  XX(EDONE, -10, "iteration finished")                                        \
+  XX(ELEASE, -11, "the timer's lease was lost to another holder")
 
 typedef enum timers_err {
 #define TIMERS_ERR_ENUM_(name, code, msg) TIMERS_##name = (code),
@@ -65,16 +66,22 @@ typedef enum timers_err {
 TIMERS_API const char *timers_strerror(int err);
 /* The code's name ("TIMERS_EINVAL"); never NULL. Thread-safe. */
 TIMERS_API const char *timers_err_name(int err);
-/* Detail of the last failure of a call made by this thread (thread-local,
- * overwritten by the next failure). Never NULL. Thread-safe. */
+/* Detail of the last call made by this thread that can fail: why it
+ * failed, or "" after a success (thread-local). Never NULL. Thread-safe. */
 TIMERS_API const char *timers_last_error(void);
 
 /* ---------------------------------------------------------------- limits */
 
-#define TIMERS_TOPIC_MAX 128           /* bytes; [A-Za-z0-9_.-/]           */
-#define TIMERS_ID_MAX 200              /* bytes; printable ASCII, no space */
+/* Topics and ids: NATIVE topics are [A-Za-z0-9_.-/] (they sit inside a
+ * Redis Cluster hash tag), NATIVE ids printable ASCII without blanks;
+ * FASTSTREAM topics and ids are any UTF-8 text without NUL, as the Python
+ * library accepts. The byte limits are the same for both. */
+#define TIMERS_TOPIC_MAX 512           /* bytes                            */
+#define TIMERS_ID_MAX 512              /* bytes                            */
 #define TIMERS_PAYLOAD_MAX (16u << 20) /* bytes, payload plus headers      */
-#define TIMERS_HEADERS_MAX 64          /* headers per timer                */
+#define TIMERS_HEADERS_MAX 64          /* headers per timer scheduled here;
+                                          FASTSTREAM messages written by
+                                          others may carry more            */
 #define TIMERS_SHARDS_MAX 4096
 #define TIMERS_ID_GEN_LEN 32           /* generated ids: 32 hex digits     */
 
@@ -106,7 +113,16 @@ typedef struct timers_config {
   int workers;                /* handler threads; 2                     */
   int ring_capacity;          /* jobs in flight per poller; power of 2; 4096 */
   int claim_batch;            /* timers per claim call; 256             */
-  int lease_ms;               /* default lease; 30000                   */
+  int lease_ms;               /* default lease; 30000. While a handler
+                                 runs, the engine extends its lease (a
+                                 heartbeat every lease_ms / 3)          */
+  int max_handler_ms;         /* default longest handler run the engine
+                                 keeps extending; then the lease runs
+                                 out and the timer is redelivered;
+                                 300000                                 */
+  int dedup_window_ms;        /* a schedule identical to a timer acked
+                                 or rejected this recently is skipped
+                                 (NATIVE layout); 0: off; 10000         */
   int max_sleep_ms;           /* longest idle sleep of a poller; 30000  */
   int drain_timeout_ms;       /* stop(): wait for handlers; 10000       */
   int retry_ms;               /* schedule/cancel: keep retrying an
@@ -136,12 +152,16 @@ TIMERS_API int timers_engine_create(const timers_config *cfg,
  * (TIMERS_ESHARDS on a mismatch), and starts pollers and workers. */
 TIMERS_API int timers_engine_start(timers_engine *e);
 
-/* Graceful stop: no new claims; handlers already running or queued finish
- * within drain_timeout_ms and their outcomes are committed. Timers still
- * queued after that are left to their leases (redelivered later). Blocks
- * until every engine thread has returned (a handler still running past the
- * drain timeout is waited for). Idempotent. From inside a handler it
- * returns TIMERS_ESTATE. */
+/* Graceful stop: no new claims; timers claimed but not yet started are
+ * handed back at once (fenced), so another process can take them without
+ * waiting out a lease; running handlers finish (their leases are extended
+ * up to drain_timeout_ms) and every outcome is committed before stop
+ * returns. Blocks until every engine thread has returned (a handler still
+ * running past the drain timeout is waited for; its timer may by then be
+ * redelivered elsewhere). If Redis is unreachable, outcomes are retried
+ * until the drain timeout, then left to their leases. May run while other
+ * threads schedule (they keep working: schedule needs no running engine).
+ * Idempotent. From inside a handler it returns TIMERS_ESTATE. */
 TIMERS_API int timers_engine_stop(timers_engine *e);
 
 /* Stops if needed and frees everything. Accepts NULL. No other call on e
@@ -152,7 +172,7 @@ TIMERS_API void timers_engine_destroy(timers_engine *e);
 
 typedef enum timers_outcome {
   TIMERS_ACK = 0,    /* done: remove the timer                          */
-  TIMERS_NACK = 1,   /* failed: redeliver when the lease runs out       */
+  TIMERS_NACK = 1,   /* failed: redeliver after the topic's lease_ms    */
   TIMERS_REJECT = 2  /* drop for good                                   */
 } timers_outcome;
 
@@ -175,10 +195,28 @@ typedef struct timers_message {
   uint32_t shard;
 } timers_message;
 
-/* Runs on a worker thread. It may call schedule/cancel (also of the timer
- * being handled: the cancel wins, the later ack is a no-op). */
+/* Runs on a worker thread; handlers of one topic run concurrently on
+ * several workers, so a handler must be thread-safe. It may call
+ * schedule/cancel (also of the timer being handled: the cancel wins, the
+ * later ack is a no-op; a re-schedule of the same id with a new time or
+ * payload wins too).
+ *
+ * Leases: while a handler runs, its engine extends the timer's lease
+ * (fenced: only while it still holds it), so a slow handler is not
+ * redelivered elsewhere, up to the topic's max_handler_ms; past that, or
+ * if its process stops (crash, SIGSTOP past the lease), the lease runs out
+ * and the timer is delivered again (at-least-once). */
 typedef timers_outcome (*timers_handler)(const timers_message *msg,
                                          void *userdata);
+
+/* From inside a handler, about msg (the message it was given): keep the
+ * lease for at least `ms` more milliseconds, beyond max_handler_ms if
+ * needed (like extending a job lock). Asynchronous: the engine's poller
+ * applies it within milliseconds. TIMERS_ELEASE if the engine already
+ * knows the lease was lost (another holder has the timer: the outcome of
+ * this run will be fenced off); TIMERS_EINVAL if msg is not the message
+ * of the handler running on this thread, or ms is not 1..86400000. */
+TIMERS_API int timers_extend_lease(const timers_message *msg, int ms);
 
 /* How a topic's timers are stored. */
 typedef enum timers_layout {
@@ -196,6 +234,7 @@ typedef enum timers_layout {
 typedef struct timers_subscribe_options {
   int lease_ms;      /* 0: the engine's lease_ms                          */
   int max_inflight;  /* handlers of this topic at once; 0: unlimited      */
+  int max_handler_ms;/* 0: the engine's max_handler_ms                    */
   int shards;        /* 0: the engine's shards (FASTSTREAM: always 1)     */
   timers_layout layout;
 } timers_subscribe_options;
@@ -285,18 +324,40 @@ typedef struct timers_timer {
 } timers_timer;
 
 /* Schedules one timer. Scheduling an id that already exists in the topic
- * replaces it (new time, payload and headers; attempts reset). Writes the id
+ * replaces it (new time, payload and headers; attempts reset); scheduling
+ * it again with the same time, payload and headers changes nothing (so a
+ * retried call cannot disturb a timer being handled).
+ *
+ * Retries are safe: a NATIVE timer acked or rejected less than
+ * dedup_window_ms ago is not written again by a schedule with the same
+ * id, activation time, payload and headers (it is counted as
+ * `deduplicated`), so neither the engine's own retry after a lost reply
+ * nor an application's retry of a failed call resurrects a fired timer.
+ * A retry with activate_in computes a new time, hence is a new timer: use
+ * activate_at for calls you may retry.
+ * Writes the id
  * (NUL-terminated) into id_out when id_out is not NULL; id_cap must then be
  * at least TIMERS_ID_MAX + 1. Validates everything before any I/O: invalid
  * input writes nothing. Thread-safe. */
 TIMERS_API int timers_schedule(timers_engine *e, const timers_timer *t,
                                char *id_out, size_t id_cap);
 
-/* Schedules n timers in one pipelined round trip. All are validated first:
- * if any is invalid, none is written. ids_out, when not NULL, receives n
- * ids, each in a slot of TIMERS_ID_MAX + 1 bytes. Thread-safe. */
+/* Schedules n timers (any mix of topics) in one pipelined round trip. All
+ * are validated first: if any is invalid, none is written. ids_out, when
+ * not NULL, receives n ids, each in a slot of TIMERS_ID_MAX + 1 bytes.
+ * Timers of one shard are written atomically together; different shards
+ * cannot be (they may live on different Redis Cluster nodes), so on an
+ * error some shards' timers may be written: the detail says how many, and
+ * timers_schedule_each says which. Thread-safe. */
 TIMERS_API int timers_schedule_batch(timers_engine *e, const timers_timer *ts,
                                      size_t n, char *ids_out);
+
+/* timers_schedule_batch, and status[k] (n entries, required) receives
+ * each timer's own result: TIMERS_OK when it is stored (or was already,
+ * identically), else the error of its shard's write. Returns the first
+ * error, or TIMERS_OK when all are stored. Thread-safe. */
+TIMERS_API int timers_schedule_each(timers_engine *e, const timers_timer *ts,
+                                    size_t n, char *ids_out, int *status);
 
 /* Removes a pending timer. *removed (may be NULL) tells whether it was
  * there. Thread-safe. */
@@ -346,6 +407,17 @@ typedef struct timers_counters {
   uint64_t contested;      /* claims that expected due timers, got none  */
   uint64_t ring_full;      /* claims skipped or cut for lack of room     */
   uint64_t redis_errors;   /* failed Redis calls (then retried)          */
+  uint64_t extended;       /* lease extensions of running handlers       */
+  uint64_t released;       /* claimed timers handed back unstarted       */
+  uint64_t lease_lost;     /* extensions refused: another holder has it  */
+  uint64_t overran;        /* handlers past max_handler_ms (lease left
+                              to run out)                                */
+  uint64_t deduplicated;   /* schedules skipped: identical to a timer
+                              fired within dedup_window_ms               */
+  uint64_t self_healed;    /* members removed at claim: no payload, or
+                              (FASTSTREAM) an id that is not UTF-8       */
+  uint64_t corrupt;        /* payloads that did not decode: delivered as
+                              raw bytes, no headers, activate_at = score */
 } timers_counters;
 
 /* Lateness (handler start minus activation time, first attempts only) in
@@ -353,10 +425,21 @@ typedef struct timers_counters {
  * bounds from timers_lateness_bound_us(). */
 #define TIMERS_LATENCY_BUCKETS 128
 
+typedef enum timers_shard_state {
+  TIMERS_SHARD_OK = 0,           /* its last claim succeeded (or none yet) */
+  TIMERS_SHARD_ERROR = 1,        /* claims fail (e.g. a wrong-type key);
+                                    retried with capped backoff           */
+  TIMERS_SHARD_DISCONNECTED = 2  /* its poller cannot reach Redis        */
+} timers_shard_state;
+
 typedef struct timers_shard_stats {
-  const char *topic;
+  const char *topic;   /* points into the engine: valid until destroy    */
   uint32_t shard;
   timers_counters counters;
+  timers_shard_state state;
+  uint32_t consecutive_errors;   /* failed claims since the last success */
+  double last_claim_at;          /* Unix seconds (Redis clock) of the last
+                                    successful claim; 0: none yet        */
 } timers_shard_stats;
 
 /* Where threads on the fire path waited or collided (engine-wide). */
@@ -398,10 +481,10 @@ typedef struct timers_timer_info {
   uint32_t shard;
   double score;            /* activation time, or lease expiry if held  */
   double activate_at;      /* from the envelope                         */
-  bool leased;             /* best effort: its score is a future lease,
-                              not its activation time; always false in
-                              the FASTSTREAM layout, where it is
-                              unknowable */
+  bool lease_known;         /* false in the FASTSTREAM layout, where a
+                              lease and a future due time look alike  */
+  bool leased;             /* (when lease_known) its score is a future
+                              lease, not its activation time          */
   uint32_t attempts;       /* deliveries so far                         */
   void *payload;           /* owned; NUL-terminated for convenience     */
   size_t payload_len;
@@ -461,6 +544,18 @@ TIMERS_API uint32_t timers_shard_of(const char *id, size_t id_len,
 
 /* Wall clock, Unix seconds with microseconds. Thread-safe. */
 TIMERS_API double timers_now(void);
+
+/* Memory functions of the library (as hiredisSetAllocators), e.g. to count
+ * or to fail allocations in tests. Call before any other function of the
+ * library, with every member set; NULL restores malloc and friends. Not
+ * thread-safe. */
+typedef struct timers_allocator {
+  void *(*malloc_fn)(size_t size);
+  void *(*calloc_fn)(size_t n, size_t size);
+  void *(*realloc_fn)(void *p, size_t size);
+  void (*free_fn)(void *p);
+} timers_allocator;
+TIMERS_API int timers_set_allocator(const timers_allocator *a);
 
 #ifdef __cplusplus
 }

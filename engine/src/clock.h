@@ -16,6 +16,22 @@ static inline double tm__wall(void) {
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Seconds (a Redis score, a wake message) to microseconds, never undefined
+ * behaviour: NaN and anything past +/-292,000 years clamp to INT64_MAX /
+ * INT64_MIN ("never" / "long ago"). */
+static inline int64_t tm__secs_to_us(double s) {
+  if (s != s || s >= 9.2e12) return INT64_MAX;
+  if (s <= -9.2e12) return INT64_MIN;
+  return (int64_t)(s * 1e6);
+}
+
+/* a + b without overflow, for deadlines. */
+static inline int64_t tm__add_sat(int64_t a, int64_t b) {
+  if (b > 0 && a > INT64_MAX - b) return INT64_MAX;
+  if (b < 0 && a < INT64_MIN - b) return INT64_MIN;
+  return a + b;
+}
+
 /* Monotonic nanoseconds. */
 static inline int64_t tm__mono_ns(void) {
   struct timespec ts;

@@ -7,8 +7,6 @@
 
 #include "bytes.h"
 
-#include "faststream.h"
-
 #include <math.h>
 #include <string.h>
 
@@ -81,32 +79,4 @@ int tm__envelope_decode(const char *blob, size_t len, tm_envelope *env,
   env->payload_len = (size_t)(end - p);
   env->header_count = count;
   return 0;
-}
-
-size_t tm__blob_size(timers_layout kind, const timers_timer *t) {
-  if (kind == TIMERS_LAYOUT_FASTSTREAM)
-    return tm__fs_encode_size(t->headers, t->header_count, t->payload_len);
-  return tm__envelope_size(t);
-}
-
-void tm__blob_encode(timers_layout kind, const timers_timer *t, double at,
-                     char *out) {
-  if (kind == TIMERS_LAYOUT_FASTSTREAM)
-    tm__fs_encode(t->headers, t->header_count, t->payload, t->payload_len, out);
-  else
-    tm__envelope_encode(t, at, out);
-}
-
-void tm__blob_decode(timers_layout kind, const char *blob, size_t len,
-                     tm_envelope *env, timers_header *headers, char *strings) {
-  if (kind == TIMERS_LAYOUT_NATIVE) {
-    tm__envelope_decode(blob, len, env, headers, strings);
-    return;
-  }
-  tm_fs_message m;
-  tm__fs_decode(blob, len, &m, headers, strings);
-  env->activate_at = 0; /* not in the envelope: the caller knows it */
-  env->payload = m.body;
-  env->payload_len = m.body_len;
-  env->header_count = m.header_count;
 }

@@ -18,6 +18,12 @@
 
 #include "timers.h"
 
+/* Header entries a decode of len bytes may fill: each takes >= 6 bytes. */
+static inline size_t tm__envelope_headers_bound(size_t len) {
+  size_t n = len < 11 ? 0 : (len - 11) / 6;
+  return n < TIMERS_HEADERS_MAX ? n : TIMERS_HEADERS_MAX;
+}
+
 #define TM_ENVELOPE_FORMAT 1
 
 size_t tm__envelope_size(const timers_timer *t);
@@ -32,19 +38,10 @@ typedef struct tm_envelope {
 } tm_envelope;
 
 /* Parses blob without allocating: fills env; headers (capacity
- * TIMERS_HEADERS_MAX) get keys and values copied NUL-terminated into
- * strings, which needs at most len bytes. Returns 0, or -1 on a malformed
+ * tm__envelope_headers_bound(len)) get keys and values copied
+ * NUL-terminated into strings, which needs at most len bytes. Returns 0, or -1 on a malformed
  * envelope (then the whole blob is the payload, with no headers). */
 int tm__envelope_decode(const char *blob, size_t len, tm_envelope *env,
                         timers_header *headers, char *strings);
-
-/* The stored blob of a timer in a layout. */
-size_t tm__blob_size(timers_layout kind, const timers_timer *t);
-void tm__blob_encode(timers_layout kind, const timers_timer *t, double at,
-                     char *out);
-/* Parses a blob of a layout like tm__envelope_decode; strings must hold
- * len + 2 * TIMERS_HEADERS_MAX bytes. */
-void tm__blob_decode(timers_layout kind, const char *blob, size_t len,
-                     tm_envelope *env, timers_header *headers, char *strings);
 
 #endif

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "error.h"
+#include "keys.h"
 #include "validate.h"
 
 void timers_config_init(timers_config *cfg) {
@@ -22,6 +23,8 @@ void timers_config_init(timers_config *cfg) {
       .ring_capacity = 4096,
       .claim_batch = 256,
       .lease_ms = 30000,
+      .max_handler_ms = 300000,
+      .dedup_window_ms = 10000,
       .max_sleep_ms = 30000,
       .drain_timeout_ms = 10000,
       .retry_ms = 1000,
@@ -51,6 +54,8 @@ const tm_field tm__config_fields[] = {
     TM_INT_("engine", ring_capacity, 4, 1 << 20),
     TM_INT_("engine", claim_batch, 1, TM_CLAIM_BATCH_MAX),
     TM_INT_("engine", lease_ms, 10, 86400000),
+    TM_INT_("engine", max_handler_ms, 1, 86400000),
+    TM_INT_("engine", dedup_window_ms, 0, 86400000),
     TM_INT_("engine", max_sleep_ms, 1, 3600000),
     TM_INT_("engine", drain_timeout_ms, 0, 3600000),
     {"engine", "log_level", TM_FIELD_LEVEL, offsetof(timers_config, log_level),
@@ -67,6 +72,8 @@ const tm_field tm__topic_fields[] = {
      offsetof(timers_subscribe_options, lease_ms), 10, 86400000},
     {"topic", "max_inflight", TM_FIELD_INT,
      offsetof(timers_subscribe_options, max_inflight), 0, 1 << 30},
+    {"topic", "max_handler_ms", TM_FIELD_INT,
+     offsetof(timers_subscribe_options, max_handler_ms), 1, 86400000},
     {"topic", "shards", TM_FIELD_INT,
      offsetof(timers_subscribe_options, shards), 1, TIMERS_SHARDS_MAX},
     {"topic", "layout", TM_FIELD_LAYOUT,
@@ -111,13 +118,14 @@ int tm__config_check(const timers_config *c) {
     return tm__error(TIMERS_EINVAL,
                      "config ring_capacity = %d; must be a power of two",
                      c->ring_capacity);
-  if (c->key_prefix) rc = tm__check_name("config key_prefix", c->key_prefix);
+  if (c->key_prefix)
+    rc = tm__check_name("config key_prefix", c->key_prefix, TM_NAME_MAX);
   if (rc == TIMERS_OK && c->faststream_timeline_key)
-    rc = tm__check_name("config faststream_timeline_key",
-                        c->faststream_timeline_key);
+    rc = tm__check_utf8("config faststream_timeline_key",
+                        c->faststream_timeline_key, TM_BASE_MAX);
   if (rc == TIMERS_OK && c->faststream_payloads_key)
-    rc = tm__check_name("config faststream_payloads_key",
-                        c->faststream_payloads_key);
+    rc = tm__check_utf8("config faststream_payloads_key",
+                        c->faststream_payloads_key, TM_BASE_MAX);
   return rc;
 }
 

@@ -5,12 +5,14 @@
  */
 #include "conn.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 
 #include "alloc.h"
+#include "clock.h"
 #include "error.h"
 
 int tm__redis_opts_parse(tm_redis_opts *o, const char *addr) {
@@ -112,6 +114,30 @@ static int authenticate(tm_conn *c, const tm_redis_opts *o) {
   return rc;
 }
 
+/* Redis's clock minus ours, from TIME, halfway through the round trip. */
+static int measure_skew(tm_conn *c, const tm_redis_opts *o) {
+  char at[300];
+  int64_t before = tm__secs_to_us(tm__wall());
+  redisReply *r = redisCommand(c->ctx, "TIME");
+  int64_t after = tm__secs_to_us(tm__wall());
+  if (!r)
+    return tm__error(TIMERS_ECONN, "redis %s: TIME failed: %s",
+                     where(o, at, sizeof at), c->ctx->errstr);
+  int rc = TIMERS_OK;
+  if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+      r->element[0]->type == REDIS_REPLY_STRING &&
+      r->element[1]->type == REDIS_REPLY_STRING) {
+    int64_t server = strtoll(r->element[0]->str, NULL, 10) * 1000000 +
+                     strtoll(r->element[1]->str, NULL, 10);
+    c->skew_us = server - (before + (after - before) / 2);
+  } else {
+    rc = tm__error(TIMERS_EREDIS, "redis %s: TIME: unexpected reply",
+                   where(o, at, sizeof at));
+  }
+  freeReplyObject(r);
+  return rc;
+}
+
 int tm__conn_open(tm_conn *c, const tm_redis_opts *o, bool command_timeout) {
   char at[300];
   struct timeval tv = ms_to_tv(o->connect_timeout_ms);
@@ -130,6 +156,7 @@ int tm__conn_open(tm_conn *c, const tm_redis_opts *o, bool command_timeout) {
                    where(o, at, sizeof at));
   if (rc == TIMERS_OK) rc = authenticate(c, o);
   if (rc == TIMERS_OK) rc = load_scripts(c, o);
+  if (rc == TIMERS_OK) rc = measure_skew(c, o);
   if (rc == TIMERS_OK && !command_timeout) {
     struct timeval forever = {0, 0};
     if (redisSetTimeout(c->ctx, forever) != REDIS_OK)
@@ -142,6 +169,38 @@ int tm__conn_open(tm_conn *c, const tm_redis_opts *o, bool command_timeout) {
 void tm__conn_close(tm_conn *c) {
   if (c->ctx) redisFree(c->ctx);
   c->ctx = NULL;
+}
+
+static int append_result(tm_conn *c, int r) {
+  if (r == REDIS_OK) return TIMERS_OK;
+  return tm__error(c->ctx->err == REDIS_ERR_OOM ? TIMERS_ENOMEM : TIMERS_ECONN,
+                   "redis: cannot queue a command: %s", c->ctx->errstr);
+}
+
+int tm__conn_append(tm_conn *c, const char *fmt, ...) {
+  if (!c->ctx) return tm__error(TIMERS_ECONN, "redis: not connected");
+  va_list ap;
+  va_start(ap, fmt);
+  int r = redisvAppendCommand(c->ctx, fmt, ap);
+  va_end(ap);
+  return append_result(c, r);
+}
+
+int tm__conn_append_argv(tm_conn *c, int argc, const char **argv,
+                         const size_t *argvlen) {
+  if (!c->ctx) return tm__error(TIMERS_ECONN, "redis: not connected");
+  return append_result(c, redisAppendCommandArgv(c->ctx, argc, argv, argvlen));
+}
+
+int tm__conn_command(tm_conn *c, redisReply **out, const char *fmt, ...) {
+  *out = NULL;
+  if (!c->ctx) return tm__error(TIMERS_ECONN, "redis: not connected");
+  va_list ap;
+  va_start(ap, fmt);
+  int r = redisvAppendCommand(c->ctx, fmt, ap);
+  va_end(ap);
+  int rc = append_result(c, r);
+  return rc == TIMERS_OK ? tm__conn_reply(c, out) : rc;
 }
 
 int tm__conn_append_script(tm_conn *c, tm_script s, int nkeys, int argc,
@@ -165,14 +224,15 @@ int tm__conn_append_script(tm_conn *c, tm_script s, int nkeys, int argc,
   al[2] = (size_t)snprintf(nk, sizeof nk, "%d", nkeys), av[2] = nk;
   memcpy(av + 3, argv, sizeof *av * (size_t)argc);
   memcpy(al + 3, argvlen, sizeof *al * (size_t)argc);
-  int r = redisAppendCommandArgv(c->ctx, argc + 3, av, al);
+  int rc = tm__conn_append_argv(c, argc + 3, av, al);
   if (av != sv) tm__free(av), tm__free(al);
-  return r == REDIS_OK ? TIMERS_OK : tm__error(TIMERS_ENOMEM, "out of memory");
+  return rc;
 }
 
 int tm__conn_reply(tm_conn *c, redisReply **out) {
   void *r = NULL;
   *out = NULL;
+  if (!c->ctx) return tm__error(TIMERS_ECONN, "redis: not connected");
   if (redisGetReply(c->ctx, &r) != REDIS_OK || !r) {
     int rc = tm__error(TIMERS_ECONN, "redis: %s",
                        c->ctx->errstr[0] ? c->ctx->errstr : "no reply");
@@ -186,6 +246,9 @@ int tm__conn_reply(tm_conn *c, redisReply **out) {
     tm__conn_close(c);
     return tm__error(TIMERS_ECONN, "redis: scripts were flushed; reloading");
   }
+  if (strncmp((*out)->str, "OOM ", 4) == 0)
+    return tm__error(TIMERS_EREDIS, "redis is out of memory (maxmemory "
+                     "reached, no eviction): %s", (*out)->str);
   return tm__error(TIMERS_EREDIS, "redis: %s", (*out)->str);
 }
 

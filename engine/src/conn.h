@@ -7,6 +7,7 @@
 
 #include <hiredis.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "scripts.h"
 #include "timers.h"
@@ -29,13 +30,24 @@ void tm__redis_opts_free(tm_redis_opts *o);
 typedef struct tm_conn {
   redisContext *ctx;          /* NULL while disconnected */
   char sha[TM_SCRIPT_COUNT][41];
+  int64_t skew_us;            /* Redis's clock minus ours, at connect */
 } tm_conn;
 
-/* Connects, authenticates, selects the db and loads the scripts. On failure
- * returns TIMERS_ECONN/TIMERS_EREDIS with the detail set, ctx stays NULL.
- * command_timeout false: blocking reads never time out (subscriber). */
+/* Connects, authenticates, selects the db, loads the scripts and measures
+ * the clock skew. On failure returns TIMERS_ECONN/TIMERS_EREDIS with the
+ * detail set, ctx stays NULL. command_timeout false: blocking reads never
+ * time out (subscriber). */
 int tm__conn_open(tm_conn *c, const tm_redis_opts *o, bool command_timeout);
 void tm__conn_close(tm_conn *c);
+
+/* Appends one command (hiredis format string, or argv). Every command the
+ * engine sends goes through these and every reply through tm__conn_reply:
+ * the caller reads exactly one reply per command appended, in order. */
+int tm__conn_append(tm_conn *c, const char *fmt, ...);
+int tm__conn_append_argv(tm_conn *c, int argc, const char **argv,
+                         const size_t *argvlen);
+/* Append + reply. */
+int tm__conn_command(tm_conn *c, redisReply **out, const char *fmt, ...);
 
 /* Appends EVALSHA of script s with nkeys keys then args (argv/argvlen hold
  * keys first). Pipelined: read the reply with tm__conn_reply. */

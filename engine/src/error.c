@@ -34,6 +34,8 @@ const char *timers_err_name(int err) {
 
 const char *timers_last_error(void) { return last_error; }
 
+void tm__error_clear(void) { last_error[0] = '\0'; }
+
 /* Formats into a scratch buffer first: callers may pass timers_last_error()
  * itself as an argument, to prefix context to a detail. */
 int tm__error(int err, const char *fmt, ...) {

@@ -14,55 +14,58 @@
 #include "engine.h"
 #include "error.h"
 #include "keys.h"
+#include "layout.h"
 #include "validate.h"
 
 typedef struct tm_inspect {
+  timers_engine *e;
   const char *topic, *id;
   bool found;
   timers_timer_info *info;
 } tm_inspect;
 
 /* Copies the envelope's payload and headers into info (owned). */
-static int fill_envelope(timers_timer_info *info, timers_layout kind,
+static int fill_envelope(timers_timer_info *info, const tm_layout_ops *ops,
                          const redisReply *blob) {
-  timers_header hs[TIMERS_HEADERS_MAX];
-  char *strings = tm__malloc(blob->len + 2 * TIMERS_HEADERS_MAX);
-  tm_envelope env;
-  if (!strings) return tm__error(TIMERS_ENOMEM, "out of memory");
-  tm__blob_decode(kind, blob->str, blob->len, &env, hs, strings);
-  if (kind == TIMERS_LAYOUT_FASTSTREAM) env.activate_at = info->score;
-  info->activate_at = env.activate_at;
-  info->payload = tm__malloc(env.payload_len + 1);
-  info->headers = tm__calloc(env.header_count, sizeof *info->headers);
-  int rc = info->payload && info->headers ? TIMERS_OK
-                                          : tm__error(TIMERS_ENOMEM, "out of memory");
+  tm_decode_buf buf;
+  tm_decoded d;
+  int rc = tm__layout_decode(ops, blob->str, blob->len, info->score, &buf, &d);
+  if (rc != TIMERS_OK) return rc;
+  info->activate_at = d.activate_at;
+  info->payload = tm__malloc(d.payload_len + 1);
+  info->headers = tm__calloc(d.header_count, sizeof *info->headers);
+  if (!info->payload || !info->headers)
+    rc = tm__error(TIMERS_ENOMEM, "out of memory");
   if (rc == TIMERS_OK) {
-    memcpy(info->payload, env.payload, env.payload_len);
-    ((char *)info->payload)[env.payload_len] = '\0';
-    info->payload_len = env.payload_len;
-    for (size_t k = 0; k < env.header_count && rc == TIMERS_OK; k++) {
-      info->headers[k].key = tm__strdup(hs[k].key);
-      info->headers[k].value = tm__strdup(hs[k].value);
+    memcpy(info->payload, d.payload, d.payload_len);
+    ((char *)info->payload)[d.payload_len] = '\0';
+    info->payload_len = d.payload_len;
+    for (size_t k = 0; k < d.header_count && rc == TIMERS_OK; k++) {
+      info->headers[k].key = tm__strdup(d.headers[k].key);
+      info->headers[k].value = tm__strdup(d.headers[k].value);
       info->header_count = k + 1;
       if (!info->headers[k].key || !info->headers[k].value)
         rc = tm__error(TIMERS_ENOMEM, "out of memory");
     }
   }
-  tm__free(strings);
+  tm__decode_buf_free(&buf);
   return rc;
 }
 
-static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
+static int inspect_op(tm_conn *c, void *arg) {
   tm_inspect *o = arg;
   tm_layout l;
-  int rc = tm__topic_layout(e, c, o->topic, false, &l);
+  int rc = tm__topics_resolve(&o->e->topics, &o->e->core, c, o->topic, false,
+                              &l);
   if (rc != TIMERS_OK) return rc;
   uint32_t shard = timers_shard_of(o->id, strlen(o->id), l.nshards);
-  char keys[3][TM_KEY_MAX];
-  tm__topic_keys(e, &l, o->topic, shard, keys);
-  redisAppendCommand(c->ctx, "ZSCORE %s %s", keys[0], o->id);
-  redisAppendCommand(c->ctx, "HGET %s %s", keys[1], o->id);
-  redisAppendCommand(c->ctx, "HGET %s %s", keys[2], o->id);
+  tm_keys keys;
+  l.ops->keys(keys, &o->e->core.names, o->topic, shard);
+  static const char *const cmd[3] = {"ZSCORE %s %s", "HGET %s %s",
+                                     "HGET %s %s"};
+  for (int k = 0; k < 3; k++)
+    if ((rc = tm__conn_append(c, cmd[k], keys[k], o->id)) != TIMERS_OK)
+      return rc;
   redisReply *r[3] = {0};
   for (int k = 0; k < 3; k++) {
     int rr = tm__conn_reply(c, &r[k]);
@@ -79,14 +82,18 @@ static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
     info->score = strtod(r[0]->str, NULL);
     info->attempts = r[2]->type == REDIS_REPLY_STRING
                          ? (uint32_t)strtoul(r[2]->str, NULL, 10) : 0;
-    rc = fill_envelope(info, l.kind, r[1]);
-    /* A score away from the activation time is a lease (live or run out):
-     * claimed at least once, and a first claim writes no count. The score
-     * ("%.6f") and the envelope (rounded microseconds) may round one
-     * microsecond apart: the claim script allows 2, so does this. */
-    bool claimed = fabs(info->score - info->activate_at) >= 2e-6;
+    rc = fill_envelope(info, l.ops, r[1]);
+    /* NATIVE: a score away from the activation time is a lease (live or
+     * run out): claimed at least once, and a first claim writes no count.
+     * The score ("%.6f") and the envelope (rounded microseconds) may round
+     * one microsecond apart: the claim script allows 2, so does this. In
+     * the FASTSTREAM layout a lease and a future due time look alike. */
+    info->lease_known = l.ops->kind == TIMERS_LAYOUT_NATIVE;
+    bool claimed = info->lease_known &&
+                   fabs(info->score - info->activate_at) >= 2e-6;
     if (claimed && info->attempts == 0) info->attempts = 1;
-    info->leased = claimed && info->score > tm__wall();
+    info->leased =
+        claimed && info->score * 1e6 > (double)tm__server_now_us(&o->e->core);
     if (rc != TIMERS_OK) timers_timer_info_free(info);
   }
   for (int k = 0; k < 3; k++)
@@ -96,13 +103,14 @@ static int inspect_op(timers_engine *e, tm_conn *c, void *arg) {
 
 int timers_inspect(timers_engine *e, const char *topic, const char *id,
                    bool *found, timers_timer_info *info) {
+  tm__error_clear();
   if (!e || !found || !info)
     return tm__error(TIMERS_EINVAL, "engine, found or info is NULL");
-  int rc = tm__check_topic(topic);
-  if (rc == TIMERS_OK) rc = tm__check_id(id);
+  int rc = tm__check_topic_id(e, topic, id);
+  if (rc == TIMERS_OK && !id) rc = tm__error(TIMERS_EINVAL, "id is NULL");
   if (rc != TIMERS_OK) return rc;
-  tm_inspect o = {topic, id, false, info};
-  rc = tm__run_op(e, inspect_op, &o);
+  tm_inspect o = {e, topic, id, false, info};
+  rc = tm__pool_run(&e->pool, inspect_op, &o);
   *found = rc == TIMERS_OK && o.found;
   return rc;
 }
@@ -125,21 +133,26 @@ void timers_timer_info_free(timers_timer_info *info) {
 enum { TM_DEPTH_CMDS = 6 };
 
 typedef struct tm_depth_op {
+  timers_engine *e;
   const char *topic;
   timers_topic_depth *d;
 } tm_depth_op;
 
-static void append_depth(tm_conn *c, const char *zkey, double now) {
+/* TM_DEPTH_CMDS commands. On an error the caller returns it at once: the
+ * pool drops a connection after any error, unread replies with it. */
+static int append_depth(tm_conn *c, const char *zkey, double now) {
   char lo[40], hi[3][40];
   snprintf(lo, sizeof lo, "%.6f", now);
   static const double window[3] = {60, 3600, 86400};
   for (int w = 0; w < 3; w++)
     snprintf(hi[w], sizeof hi[w], "%.6f", now + window[w]);
-  redisAppendCommand(c->ctx, "ZCARD %s", zkey);
-  redisAppendCommand(c->ctx, "ZCOUNT %s -inf %s", zkey, lo);
-  redisAppendCommand(c->ctx, "ZRANGE %s 0 0 WITHSCORES", zkey);
-  for (int w = 0; w < 3; w++)
-    redisAppendCommand(c->ctx, "ZCOUNT %s (%s %s", zkey, lo, hi[w]);
+  int rc = tm__conn_append(c, "ZCARD %s", zkey);
+  if (rc == TIMERS_OK) rc = tm__conn_append(c, "ZCOUNT %s -inf %s", zkey, lo);
+  if (rc == TIMERS_OK)
+    rc = tm__conn_append(c, "ZRANGE %s 0 0 WITHSCORES", zkey);
+  for (int w = 0; w < 3 && rc == TIMERS_OK; w++)
+    rc = tm__conn_append(c, "ZCOUNT %s (%s %s", zkey, lo, hi[w]);
+  return rc;
 }
 
 static void take_depth(timers_shard_depth *sd, redisReply **r) {
@@ -161,23 +174,24 @@ static void add_depth(timers_shard_depth *t, const timers_shard_depth *s) {
     t->oldest = s->oldest;
 }
 
-static int depth_op(timers_engine *e, tm_conn *c, void *arg) {
+static int depth_op(tm_conn *c, void *arg) {
   tm_depth_op *o = arg;
   timers_topic_depth *d = o->d;
   tm_layout l;
-  int rc = tm__topic_layout(e, c, o->topic, false, &l);
+  int rc = tm__topics_resolve(&o->e->topics, &o->e->core, c, o->topic, false,
+                              &l);
   if (rc != TIMERS_OK) return rc;
   uint32_t n = l.nshards;
   tm__free(d->per_shard); /* from an earlier try */
   if (!(d->per_shard = tm__calloc(n, sizeof *d->per_shard)))
     return tm__error(TIMERS_ENOMEM, "out of memory");
   d->shards = n;
-  d->now = tm__wall();
+  d->now = (double)tm__server_now_us(&o->e->core) / 1e6;
   memset(&d->total, 0, sizeof d->total);
   for (uint32_t s = 0; s < n; s++) {
-    char keys[3][TM_KEY_MAX];
-    tm__topic_keys(e, &l, o->topic, s, keys);
-    append_depth(c, keys[0], d->now);
+    tm_keys keys;
+    l.ops->keys(keys, &o->e->core.names, o->topic, s);
+    if ((rc = append_depth(c, keys[TM_KEY_Z], d->now)) != TIMERS_OK) return rc;
   }
   for (uint32_t s = 0; s < n; s++) {
     redisReply *r[TM_DEPTH_CMDS] = {0};
@@ -202,14 +216,15 @@ static int depth_op(timers_engine *e, tm_conn *c, void *arg) {
 
 int timers_topic_depth_get(timers_engine *e, const char *topic,
                            timers_topic_depth **out) {
+  tm__error_clear();
   if (!e || !out) return tm__error(TIMERS_EINVAL, "engine or out is NULL");
   *out = NULL;
-  int rc = tm__check_topic(topic);
+  int rc = tm__check_topic_id(e, topic, NULL);
   if (rc != TIMERS_OK) return rc;
   timers_topic_depth *d = tm__calloc(1, sizeof *d);
   if (!d) return tm__error(TIMERS_ENOMEM, "out of memory");
-  tm_depth_op o = {topic, d};
-  rc = tm__run_op(e, depth_op, &o);
+  tm_depth_op o = {e, topic, d};
+  rc = tm__pool_run(&e->pool, depth_op, &o);
   if (rc != TIMERS_OK) {
     timers_topic_depth_free(d);
     return rc;

@@ -1,10 +1,14 @@
 /*
- * keys.c - key names, the shard hash and id generation.
+ * keys.c - key names, wake messages, the shard hash, timer tokens and id
+ * generation.
  */
 #include "keys.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,17 +24,12 @@ uint32_t timers_shard_of(const char *id, size_t id_len, uint32_t n) {
   return n ? h % n : 0;
 }
 
-int tm__shard_key(char *buf, const char *prefix, const char *topic,
-                  uint32_t shard, char kind) {
-  return snprintf(buf, TM_KEY_MAX, "%s:{%s:%u}:%c", prefix, topic, shard,
-                  kind);
-}
-
-void tm__shard_keys(char keys[3][TM_KEY_MAX], const char *prefix,
-                    const char *topic, uint32_t shard) {
-  tm__shard_key(keys[0], prefix, topic, shard, TM_KEY_Z);
-  tm__shard_key(keys[1], prefix, topic, shard, TM_KEY_P);
-  tm__shard_key(keys[2], prefix, topic, shard, TM_KEY_A);
+void tm__native_keys(tm_keys keys, const char *prefix, const char *topic,
+                     uint32_t shard) {
+  static const char kind[TM_NKEYS] = {'z', 'p', 'a', 'd'};
+  for (int k = 0; k < TM_NKEYS; k++)
+    snprintf(keys[k], TM_KEY_MAX, "%s:{%s:%u}:%c", prefix, topic, shard,
+             kind[k]);
 }
 
 int tm__meta_key(char *buf, const char *prefix, const char *topic) {
@@ -39,6 +38,35 @@ int tm__meta_key(char *buf, const char *prefix, const char *topic) {
 
 int tm__wake_channel(char *buf, const char *prefix, const char *topic) {
   return snprintf(buf, TM_KEY_MAX, "%s:wake:%s", prefix, topic);
+}
+
+int tm__wake_parse(const char *prefix, const char *chan, const char *data,
+                   const char **topic, uint32_t *shard, double *score) {
+  size_t plen = strlen(prefix);
+  if (strncmp(chan, prefix, plen) != 0 || strncmp(chan + plen, ":wake:", 6))
+    return -1;
+  char *end;
+  errno = 0;
+  unsigned long s = strtoul(data, &end, 10);
+  if (end == data || *end != ' ' || errno || s >= TIMERS_SHARDS_MAX) return -1;
+  const char *num = end + 1;
+  double v = strtod(num, &end);
+  if (end == num || *end || !(v >= 0 && v < 1e13)) return -1;
+  *topic = chan + plen + 6;
+  *shard = (uint32_t)s;
+  *score = v;
+  return 0;
+}
+
+uint64_t tm__timer_token(const char *id, size_t id_len, const char *blob,
+                         size_t blob_len) {
+  uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a 64-bit offset basis */
+  for (size_t i = 0; i < id_len; i++)
+    h = (h ^ (unsigned char)id[i]) * 0x100000001b3ull;
+  h = (h ^ 0xffu) * 0x100000001b3ull; /* separator: no byte of an id */
+  for (size_t i = 0; i < blob_len; i++)
+    h = (h ^ (unsigned char)blob[i]) * 0x100000001b3ull;
+  return h;
 }
 
 /* xoshiro256** per thread, seeded from getrandom(): 128 random bits per id

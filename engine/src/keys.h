@@ -1,17 +1,19 @@
 /*
- * keys.h - where a topic's timers live in Redis.
+ * keys.h - where a NATIVE topic's timers live in Redis, and the names the
+ * engine was configured with.
  *
- * Shard s of topic t (prefix p) is three keys sharing one hash tag, so they
+ * Shard s of topic t (prefix p) is four keys sharing one hash tag, so they
  * sit on one Redis Cluster slot while different shards spread out:
- *   p:{t:s}:z  sorted set   member id -> score activation time (or lease)
+ *   p:{t:s}:z  sorted set   member id -> activation time, or lease expiry
  *   p:{t:s}:p  hash         id -> payload envelope (codec.h)
- *   p:{t:s}:a  hash         id -> delivery attempts so far
- * (the FASTSTREAM layout instead: <timeline>:t, <payloads>:t, and
- * p:fs-attempts:t, which is never written: one shard, no hash tag)
+ *   p:{t:s}:a  hash         id -> deliveries so far (written by re-claims)
+ *   p:{t:s}:d  sorted set   tombstones of acked/rejected timers -> time,
+ *                           kept dedup_window_ms (expires when idle)
  * plus, per topic:
  *   p:{t}:meta hash         "shards" -> the topic's shard count
  *   p:wake:t   channel      "s score" when a schedule makes a new earliest
  * The shard of an id is timers_shard_of(id) = FNV-1a-32(id) mod shards.
+ * (The FASTSTREAM layout's keys are in layout_faststream.c.)
  */
 #ifndef TIMERS_KEYS_H
 #define TIMERS_KEYS_H
@@ -19,20 +21,39 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TM_KEY_MAX (2 * 128 + 32)
+#include "timers.h"
 
-enum { TM_KEY_Z = 'z', TM_KEY_P = 'p', TM_KEY_A = 'a' };
+#define TM_NAME_MAX 128   /* key prefix: bytes of [A-Za-z0-9_.-/] */
+#define TM_BASE_MAX 256   /* FASTSTREAM base key names: bytes of UTF-8 */
+#define TM_KEY_MAX 1024   /* any key: prefix or base + topic + suffixes */
 
-/* Shard key `kind` (TM_KEY_*) into buf (TM_KEY_MAX bytes); returns length. */
-int tm__shard_key(char *buf, const char *prefix, const char *topic,
-                  uint32_t shard, char kind);
-/* The z, p and a keys of a shard, in that order (the scripts' KEYS). */
-void tm__shard_keys(char keys[3][TM_KEY_MAX], const char *prefix,
-                    const char *topic, uint32_t shard);
+/* The scripts' KEYS, in this order, for every layout. */
+enum { TM_KEY_Z, TM_KEY_P, TM_KEY_A, TM_KEY_D, TM_NKEYS };
+
+typedef char tm_keys[TM_NKEYS][TM_KEY_MAX];
+
+/* Names from the config, owned by the engine. */
+typedef struct tm_names {
+  char *prefix;
+  char *fs_timeline, *fs_payloads;
+} tm_names;
+
+void tm__native_keys(tm_keys keys, const char *prefix, const char *topic,
+                     uint32_t shard);
 int tm__meta_key(char *buf, const char *prefix, const char *topic);
 int tm__wake_channel(char *buf, const char *prefix, const char *topic);
 
+/* Splits a wake message: channel "p:wake:<topic>" and data "<shard>
+ * <score>". Returns 0 and points *topic into chan, or -1 if it is not one. */
+int tm__wake_parse(const char *prefix, const char *chan, const char *data,
+                   const char **topic, uint32_t *shard, double *score);
+
 /* A fresh random id of TIMERS_ID_GEN_LEN hex digits plus NUL. Thread-safe. */
 void tm__id_generate(char *out);
+
+/* FNV-1a 64-bit of a and b, the tombstone token of a timer: its id and its
+ * stored payload envelope (which holds its activation time and headers). */
+uint64_t tm__timer_token(const char *id, size_t id_len, const char *blob,
+                         size_t blob_len);
 
 #endif

@@ -1,109 +1,147 @@
 /*
- * notify.c - wake-ups from other processes. A schedule that makes a new
- * earliest timer in a shard PUBLISHes "shard score" on the topic's wake
- * channel (scripts.c); this thread SUBSCRIBEs to the channels of the
- * subscribed topics and passes each announcement to the shard's poller as
- * a hint, so an idle engine fires a timer another process scheduled within
- * milliseconds instead of after its longest sleep.
+ * notify.c - wake-ups from other processes (notify.h). A schedule that
+ * makes a new earliest timer in a shard PUBLISHes "shard score" on the
+ * topic's wake channel (scripts.c); this thread passes it to the shard's
+ * poller as a hint, so an idle engine fires a timer another process
+ * scheduled within milliseconds instead of after its longest sleep.
  *
  * Pub/sub is fire-and-forget: after every (re)subscribe all shards are
  * looked at again, so a message missed while disconnected costs at most one
- * extra claim per shard. The blocking read has no timeout; stop() unblocks it
- * with shutdown() on the socket (notify_lock guards the descriptor).
+ * extra claim per shard. The blocking read has no timeout; stop unblocks it
+ * with shutdown() on the socket (the lock guards the descriptor).
  */
+#include "notify.h"
+
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
-#include "alloc.h"
 #include "clock.h"
-#include "engine.h"
+#include "error.h"
 #include "keys.h"
 
-static bool running(timers_engine *e) {
-  return atomic_load(&e->state) == TM_RUNNING;
+static bool running(const tm_notify *n) {
+  return atomic_load(&n->core->state) == TM_RUNNING;
 }
 
-void tm__notify_stop(timers_engine *e) {
-  pthread_mutex_lock(&e->notify_lock);
-  if (e->notify_fd >= 0) shutdown(e->notify_fd, SHUT_RDWR);
-  pthread_mutex_unlock(&e->notify_lock);
+void tm__notify_init(tm_notify *n, tm_core *core, const tm_topics *topics) {
+  n->core = core;
+  n->topics = topics;
+  n->started = false;
+  n->fd = -1;
+  pthread_mutex_init(&n->lock, NULL);
 }
 
-/* Publishes the socket for stop(); false if stop() already began. */
-static bool publish_fd(timers_engine *e, int fd) {
-  pthread_mutex_lock(&e->notify_lock);
-  bool ok = fd < 0 || running(e);
-  e->notify_fd = ok ? fd : -1;
-  pthread_mutex_unlock(&e->notify_lock);
+void tm__notify_destroy(tm_notify *n) { pthread_mutex_destroy(&n->lock); }
+
+/* Publishes the socket for stop; false if stop already began. */
+static bool publish_fd(tm_notify *n, int fd) {
+  pthread_mutex_lock(&n->lock);
+  bool ok = fd < 0 || running(n);
+  n->fd = ok ? fd : -1;
+  pthread_mutex_unlock(&n->lock);
   return ok;
 }
 
-static int subscribe_all(timers_engine *e, tm_conn *c) {
-  for (size_t i = 0; i < e->ntopics; i++) {
+/* Appends a SUBSCRIBE per topic with wake messages; how many. */
+static int subscribe_all(tm_notify *n, tm_conn *c, size_t *count) {
+  *count = 0;
+  for (size_t i = 0; i < n->topics->nsubscribed; i++) {
+    const tm_topic *t = n->topics->subscribed[i];
+    if (!t->ops->has_wake) continue;
     char chan[TM_KEY_MAX];
-    tm__wake_channel(chan, e->key_prefix, e->topics[i]->name);
-    if (redisAppendCommand(c->ctx, "SUBSCRIBE %s", chan) != REDIS_OK)
-      return -1;
+    tm__wake_channel(chan, n->core->names.prefix, t->name);
+    int rc = tm__conn_append(c, "SUBSCRIBE %s", chan);
+    if (rc != TIMERS_OK) return rc;
+    (*count)++;
   }
-  return 0;
+  return TIMERS_OK;
 }
 
-static void rescan_all(timers_engine *e) {
-  for (size_t i = 0; i < e->nshards; i++) tm__shard_hint(e->shards[i], 0);
+static void rescan_all(tm_notify *n) {
+  for (size_t i = 0; i < n->topics->nsubscribed; i++) {
+    tm_topic *t = n->topics->subscribed[i];
+    for (uint32_t s = 0; s < t->nshards; s++)
+      tm__shard_hint(&t->shards[s], 0, &n->core->contention);
+  }
 }
 
-static void on_message(timers_engine *e, const redisReply *r) {
+static void on_message(tm_notify *n, const redisReply *r) {
   if (r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
       r->element[0]->type != REDIS_REPLY_STRING ||
+      r->element[1]->type != REDIS_REPLY_STRING ||
+      r->element[2]->type != REDIS_REPLY_STRING ||
       strcmp(r->element[0]->str, "message") != 0)
     return;
-  const char *chan = r->element[1]->str, *data = r->element[2]->str;
-  size_t plen = strlen(e->key_prefix);
-  if (strncmp(chan, e->key_prefix, plen) != 0 ||
-      strncmp(chan + plen, ":wake:", 6) != 0)
+  const char *topic;
+  uint32_t shard;
+  double at;
+  if (tm__wake_parse(n->core->names.prefix, r->element[1]->str,
+                     r->element[2]->str, &topic, &shard, &at) != 0)
     return;
-  tm_topic *t = tm__topic_find(e, chan + plen + 6);
-  char *end;
-  unsigned long shard = strtoul(data, &end, 10);
-  double at = strtod(end, NULL);
-  if (t && shard < t->nshards && at >= 0)
-    tm__shard_hint(&t->shards[shard], tm__secs_to_us(at));
+  tm_topic *t = tm__topics_find(n->topics, topic);
+  if (t && shard < t->nshards)
+    tm__shard_hint(&t->shards[shard], tm__secs_to_us(at),
+                   &n->core->contention);
 }
 
-static void listen_loop(timers_engine *e, tm_conn *c) {
-  void *r;
-  while (running(e) && redisGetReply(c->ctx, &r) == REDIS_OK && r) {
-    on_message(e, r);
+static void listen_loop(tm_notify *n, tm_conn *c) {
+  redisReply *r;
+  while (running(n) && tm__conn_reply(c, &r) == TIMERS_OK) {
+    on_message(n, r);
     freeReplyObject(r);
   }
+  if (r) freeReplyObject(r);
 }
 
-/* Sleeps up to ns in short steps, returning early once stop() begins. */
-static void pause_while_running(timers_engine *e, int64_t ns) {
-  for (int64_t end = tm__mono_ns() + ns; running(e) && tm__mono_ns() < end;)
+/* Sleeps up to ns in short steps, returning early once stop begins. */
+static void pause_while_running(tm_notify *n, int64_t ns) {
+  for (int64_t end = tm__mono_ns() + ns; running(n) && tm__mono_ns() < end;)
     tm__sleep_ns(20 * 1000000);
 }
 
-void *tm__notify_main(void *arg) {
-  timers_engine *e = arg;
+static void *notify_main(void *arg) {
+  tm_notify *n = arg;
   int64_t backoff = 0;
-  while (running(e)) {
+  tm_ratelimit rl = {0};
+  while (running(n)) {
     tm_conn c = {0};
-    if (tm__conn_open(&c, &e->redis, false) != TIMERS_OK) {
+    size_t subs = 0;
+    if (tm__conn_open(&c, &n->core->redis, false) != TIMERS_OK) {
+      tm__log_limited(&n->core->log, &rl, TIMERS_LOG_WARN,
+                      "wake-up subscriber: %s", timers_last_error());
       backoff = backoff ? (backoff < 2000000000 ? backoff * 2 : backoff)
                         : 50000000;
-      pause_while_running(e, backoff);
+      pause_while_running(n, backoff);
       continue;
     }
     backoff = 0;
-    if (publish_fd(e, c.ctx->fd) && subscribe_all(e, &c) == 0) {
-      rescan_all(e);
-      listen_loop(e, &c);
+    if (publish_fd(n, c.ctx->fd) && subscribe_all(n, &c, &subs) == TIMERS_OK) {
+      rescan_all(n);
+      listen_loop(n, &c);
     }
-    publish_fd(e, -1);
+    publish_fd(n, -1);
     tm__conn_close(&c);
   }
   return NULL;
+}
+
+int tm__notify_start(tm_notify *n) {
+  bool any = false;
+  for (size_t i = 0; i < n->topics->nsubscribed; i++)
+    any = any || n->topics->subscribed[i]->ops->has_wake;
+  if (!any) return TIMERS_OK;
+  if (pthread_create(&n->thread, NULL, notify_main, n) != 0)
+    return tm__error(TIMERS_ESYS, "cannot start the notify thread");
+  n->started = true;
+  return TIMERS_OK;
+}
+
+void tm__notify_stop(tm_notify *n) {
+  if (!n->started) return;
+  pthread_mutex_lock(&n->lock);
+  if (n->fd >= 0) shutdown(n->fd, SHUT_RDWR);
+  pthread_mutex_unlock(&n->lock);
+  pthread_join(n->thread, NULL);
+  n->started = false;
 }

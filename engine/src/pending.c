@@ -37,22 +37,25 @@ struct timers_pending_iter {
   tm_layout layout;
   tm_cursor *cur;
   uint32_t refill;    /* shard being refilled (for the op) */
-  char id[TIMERS_ID_MAX + 1];
+  char *id;           /* the last id returned, owned */
+  size_t id_cap;
 };
 
-static int shards_op(timers_engine *e, tm_conn *c, void *arg) {
+static int shards_op(tm_conn *c, void *arg) {
   timers_pending_iter *it = arg;
-  int rc = tm__topic_layout(e, c, it->topic, false, &it->layout);
+  int rc = tm__topics_resolve(&it->e->topics, &it->e->core, c, it->topic,
+                              false, &it->layout);
   it->nshards = it->layout.nshards;
   return rc;
 }
 
 int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
                         double before, timers_pending_iter **out) {
+  tm__error_clear();
   if (!out) return tm__error(TIMERS_EINVAL, "out is NULL");
   *out = NULL;
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
-  int rc = tm__check_topic(topic);
+  int rc = tm__check_topic_id(e, topic, NULL);
   if (rc != TIMERS_OK) return rc;
   if (has_before && isnan(before))
     return tm__error(TIMERS_EINVAL, "before is NaN");
@@ -64,7 +67,7 @@ int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
     snprintf(it->max, sizeof it->max, "%.6f", before);
   else
     snprintf(it->max, sizeof it->max, "%s", before < 0 ? "-inf" : "+inf");
-  if ((rc = tm__run_op(e, shards_op, it)) == TIMERS_OK &&
+  if ((rc = tm__pool_run(&e->pool, shards_op, it)) == TIMERS_OK &&
       !(it->cur = tm__calloc(it->nshards, sizeof *it->cur)))
     rc = tm__error(TIMERS_ENOMEM, "out of memory");
   if (rc != TIMERS_OK) {
@@ -77,20 +80,30 @@ int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
   return TIMERS_OK;
 }
 
-static int refill_op(timers_engine *e, tm_conn *c, void *arg) {
+static bool page_ok(const redisReply *r) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) return false;
+  for (size_t k = 0; k < r->elements; k++)
+    if (r->element[k]->type != REDIS_REPLY_STRING) return false;
+  return true;
+}
+
+static int refill_op(tm_conn *c, void *arg) {
   timers_pending_iter *it = arg;
   tm_cursor *cu = &it->cur[it->refill];
-  char keys[3][TM_KEY_MAX], off[24], count[24];
-  tm__topic_keys(e, &it->layout, it->topic, it->refill, keys);
-  const char *key = keys[0];
+  tm_keys keys;
+  char off[24], count[24];
+  it->layout.ops->keys(keys, &it->e->core.names, it->topic, it->refill);
+  const char *key = keys[TM_KEY_Z];
   snprintf(off, sizeof off, "%lld", cu->ties);
   snprintf(count, sizeof count, "%d", TM_PAGE);
   const char *argv[] = {"ZRANGE", key, cu->min, it->max, "BYSCORE",
                         "LIMIT", off, count, "WITHSCORES"};
-  redisAppendCommandArgv(c->ctx, 9, argv, NULL);
-  redisReply *r;
-  int rc = tm__conn_reply(c, &r);
-  if (rc == TIMERS_OK && r->type != REDIS_REPLY_ARRAY)
+  size_t len[9];
+  for (int k = 0; k < 9; k++) len[k] = strlen(argv[k]);
+  redisReply *r = NULL;
+  int rc = tm__conn_append_argv(c, 9, argv, len);
+  if (rc == TIMERS_OK) rc = tm__conn_reply(c, &r);
+  if (rc == TIMERS_OK && !page_ok(r))
     rc = tm__error(TIMERS_EREDIS, "ZRANGE %s: unexpected reply", key);
   if (rc == TIMERS_OK) cu->page = r, r = NULL;
   if (r) freeReplyObject(r);
@@ -125,14 +138,26 @@ static int ensure(timers_pending_iter *it, uint32_t s) {
       if (cu->done) break;
     }
     it->refill = s;
-    int rc = tm__run_op(it->e, refill_op, it);
+    int rc = tm__pool_run(&it->e->pool, refill_op, it);
     if (rc != TIMERS_OK) return rc;
     if (cu->page->elements == 0) cu->done = true;
   }
   return TIMERS_OK;
 }
 
+/* Keeps a copy of the id for the caller (ids may be long in FASTSTREAM). */
+static int keep_id(timers_pending_iter *it, const redisReply *r) {
+  if (r->len + 1 > it->id_cap) {
+    char *g = tm__realloc(it->id, r->len + 1);
+    if (!g) return tm__error(TIMERS_ENOMEM, "out of memory");
+    it->id = g, it->id_cap = r->len + 1;
+  }
+  memcpy(it->id, r->str, r->len + 1);
+  return TIMERS_OK;
+}
+
 int timers_pending_next(timers_pending_iter *it, const char **id, double *at) {
+  tm__error_clear();
   if (!it || !id) return tm__error(TIMERS_EINVAL, "iterator or id is NULL");
   int best = -1;
   double best_at = 0;
@@ -146,7 +171,8 @@ int timers_pending_next(timers_pending_iter *it, const char **id, double *at) {
   }
   if (best < 0) return TIMERS_EDONE;
   tm_cursor *cu = &it->cur[best];
-  snprintf(it->id, sizeof it->id, "%s", cu->page->element[cu->pos]->str);
+  int rc = keep_id(it, cu->page->element[cu->pos]);
+  if (rc != TIMERS_OK) return rc;
   cu->pos += 2;
   *id = it->id;
   if (at) *at = best_at;
@@ -158,5 +184,6 @@ void timers_pending_close(timers_pending_iter *it) {
   for (uint32_t s = 0; it->cur && s < it->nshards; s++)
     if (it->cur[s].page) freeReplyObject(it->cur[s].page);
   tm__free(it->cur);
+  tm__free(it->id);
   tm__free(it);
 }

@@ -1,482 +1,424 @@
 /*
- * producer.c - the application side: schedule, schedule_batch, cancel,
- * cancel_all, is_pending. Thread-safe: each call borrows a connection from a
- * pool (the lock guards only the pool's list), and retries an unreachable
- * Redis with backoff for up to retry_ms before returning TIMERS_ECONN.
- * Every operation is idempotent, so a retry after a lost reply is safe
- * (a generated id is generated once, before the first try).
+ * producer.c - the application side: schedule, schedule_batch,
+ * schedule_each, cancel, cancel_all, is_pending. Thread-safe: each call
+ * borrows a pooled connection (pool.h) and retries an unreachable Redis
+ * for up to retry_ms.
+ *
+ * A batch is resolved first (each topic's layout and shard count: complete
+ * round trips), then written in ONE pipeline of schedule calls, one per
+ * (topic, shard) group, whose replies are read in order and matched to
+ * their groups: no reply is ever read as another request's answer.
+ *
+ * Retries are idempotent: the schedule script skips a timer stored with the
+ * same envelope (a re-sent write never moves a timer a handler holds) and
+ * one whose tombstone says it fired within dedup_window_ms (a re-sent
+ * write never resurrects a fired timer). A generated id is generated once,
+ * before the first try.
  */
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
 #include "clock.h"
-#include "codec.h"
 #include "engine.h"
 #include "error.h"
 #include "keys.h"
+#include "scripts.h"
 #include "validate.h"
-
-/* ------------------------------------------------------------------ pool */
-
-/* A pooled connection, or a new unconnected one; run_op connects it. */
-static tm_conn *pool_take(timers_engine *e) {
-  tm_conn *c = NULL;
-  tm__lock(e, &e->pool_lock);
-  if (e->npool) c = e->pool[--e->npool];
-  pthread_mutex_unlock(&e->pool_lock);
-  return c ? c : tm__calloc(1, sizeof *c);
-}
-
-static void pool_give(timers_engine *e, tm_conn *c) {
-  tm__lock(e, &e->pool_lock);
-  if (e->npool == e->pool_cap) {
-    size_t cap = e->pool_cap ? e->pool_cap * 2 : 8;
-    tm_conn **grown = tm__realloc(e->pool, sizeof *grown * cap);
-    if (grown) e->pool = grown, e->pool_cap = cap;
-  }
-  if (e->npool < e->pool_cap) {
-    e->pool[e->npool++] = c;
-    c = NULL;
-  }
-  pthread_mutex_unlock(&e->pool_lock);
-  if (c) tm__conn_close(c), tm__free(c);
-}
-
-void tm__pool_free(timers_engine *e) {
-  for (size_t i = 0; i < e->npool; i++) {
-    tm__conn_close(e->pool[i]);
-    tm__free(e->pool[i]);
-  }
-  tm__free(e->pool);
-  e->pool = NULL;
-  e->npool = e->pool_cap = 0;
-}
-
-int tm__run_op(timers_engine *e, tm_op op, void *arg) {
-  int64_t deadline = tm__mono_ns() + (int64_t)e->cfg.retry_ms * 1000000;
-  int64_t backoff = 10 * 1000000;
-  tm_conn *c = pool_take(e);
-  if (!c) return tm__error(TIMERS_ENOMEM, "out of memory");
-  int rc;
-  for (;;) {
-    rc = c->ctx ? TIMERS_OK : tm__conn_open(c, &e->redis, true);
-    if (rc == TIMERS_OK) rc = op(e, c, arg);
-    if (rc != TIMERS_ECONN) break;
-    tm__count(&e->conn_errors, 1);
-    if (tm__mono_ns() + backoff > deadline) break;
-    tm__sleep_ns(backoff);
-    if (backoff < 500 * 1000000) backoff *= 2;
-  }
-  pool_give(e, c);
-  return rc;
-}
-
-/* --------------------------------------------------------- topic shards */
-
-int tm__meta_shards(tm_conn *c, const char *prefix, const char *topic,
-                    uint32_t want, uint32_t *got) {
-  char key[TM_KEY_MAX], n[16];
-  tm__meta_key(key, prefix, topic);
-  snprintf(n, sizeof n, "%u", want);
-  const char *argv[] = {key, n};
-  size_t len[] = {strlen(key), strlen(n)};
-  redisReply *r;
-  int rc = want ? tm__conn_script(c, TM_SCRIPT_META, 1, 2, argv, len, &r)
-                : (redisAppendCommand(c->ctx, "HGET %s shards", key),
-                   tm__conn_reply(c, &r));
-  if (rc == TIMERS_OK && r->type == REDIS_REPLY_NIL) {
-    *got = 0; /* read-only and nothing recorded */
-  } else if (rc == TIMERS_OK) {
-    long long v = r->type == REDIS_REPLY_INTEGER ? r->integer
-                  : r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10)
-                                                  : 0;
-    if (v < 1 || v > TIMERS_SHARDS_MAX)
-      rc = tm__error(TIMERS_EREDIS, "topic '%s': bad shard count in %s",
-                     topic, key);
-    else
-      *got = (uint32_t)v;
-  }
-  if (r) freeReplyObject(r);
-  return rc;
-}
-
-static bool cache_get(timers_engine *e, const char *topic, tm_layout *l) {
-  bool hit = false;
-  tm__lock(e, &e->cache_lock);
-  for (size_t i = 0; i < e->ncache && !hit; i++)
-    if (strcmp(e->cache[i].topic, topic) == 0) *l = e->cache[i].layout, hit = true;
-  pthread_mutex_unlock(&e->cache_lock);
-  return hit;
-}
-
-static void cache_put(timers_engine *e, const char *topic, tm_layout l) {
-  char *name = tm__strdup(topic);
-  tm__lock(e, &e->cache_lock);
-  bool present = false;
-  for (size_t i = 0; i < e->ncache && !present; i++)
-    present = strcmp(e->cache[i].topic, topic) == 0;
-  if (!present && e->ncache == e->cache_cap) {
-    size_t cap = e->cache_cap ? e->cache_cap * 2 : 8;
-    tm_topic_cache_entry *g = tm__realloc(e->cache, sizeof *g * cap);
-    if (g) e->cache = g, e->cache_cap = cap;
-  }
-  if (!present && name && e->ncache < e->cache_cap) {
-    e->cache[e->ncache++] = (tm_topic_cache_entry){name, l};
-    name = NULL;
-  }
-  pthread_mutex_unlock(&e->cache_lock);
-  tm__free(name); /* not cached: asked again next time, still correct */
-}
-
-/* What this engine was told about a topic (subscribe or declare): its
- * layout, and for a native one the shard count it expects. */
-static tm_layout configured_layout(timers_engine *e, const char *topic) {
-  tm_topic *t = tm__topic_find(e, topic);
-  if (t) return (tm_layout){t->nshards, t->layout};
-  for (size_t i = 0; i < e->ndeclared; i++)
-    if (strcmp(e->declared[i].topic, topic) == 0) return e->declared[i].layout;
-  return (tm_layout){(uint32_t)e->cfg.shards, TIMERS_LAYOUT_NATIVE};
-}
-
-int tm__topic_layout(timers_engine *e, tm_conn *c, const char *topic,
-                     bool record, tm_layout *out) {
-  tm_layout want = configured_layout(e, topic);
-  if (want.kind == TIMERS_LAYOUT_FASTSTREAM) { /* one shard, no meta key */
-    *out = want;
-    return TIMERS_OK;
-  }
-  if (cache_get(e, topic, out)) return TIMERS_OK;
-  out->kind = TIMERS_LAYOUT_NATIVE;
-  int rc = tm__meta_shards(c, e->key_prefix, topic, record ? want.nshards : 0,
-                           &out->nshards);
-  if (rc == TIMERS_OK && out->nshards == 0) {
-    out->nshards = want.nshards; /* unknown topic, read only: nothing there */
-    return TIMERS_OK;
-  }
-  if (rc == TIMERS_OK) cache_put(e, topic, *out);
-  return rc;
-}
-
-void tm__topic_keys(const timers_engine *e, const tm_layout *l,
-                    const char *topic, uint32_t shard,
-                    char keys[3][TM_KEY_MAX]) {
-  if (l->kind == TIMERS_LAYOUT_NATIVE) {
-    tm__shard_keys(keys, e->key_prefix, topic, shard);
-    return;
-  }
-  /* The reference library's keys: "<base>:<topic>", no hash tag. */
-  snprintf(keys[0], TM_KEY_MAX, "%s:%s", e->fs_timeline, topic);
-  snprintf(keys[1], TM_KEY_MAX, "%s:%s", e->fs_payloads, topic);
-  snprintf(keys[2], TM_KEY_MAX, "%s:fs-attempts:%s", e->key_prefix, topic);
-}
-
-/* The local shard for a hint, if this engine polls that topic with the
- * same layout. */
-static tm_shard *local_shard(timers_engine *e, const char *topic,
-                             const tm_layout *l, uint32_t shard) {
-  if (atomic_load_explicit(&e->state, memory_order_acquire) != TM_RUNNING)
-    return NULL;
-  tm_topic *t = tm__topic_find(e, topic);
-  return t && t->nshards == l->nshards && t->layout == l->kind
-             ? &t->shards[shard] : NULL;
-}
-
-/* ----------------------------------------------------------- scheduling */
 
 typedef struct tm_item {
   const timers_timer *t;
-  double at;
-  tm_layout layout; /* of its topic */
+  double at;                   /* activation time, Unix seconds */
+  const tm_layout_ops *ops;    /* as configured (validation, envelope) */
+  tm_layout layout;            /* as resolved (shard count) */
+  size_t topic;                /* index of its topic's first item */
   uint32_t shard;
   char id[TIMERS_ID_MAX + 1];
 } tm_item;
 
 typedef struct tm_batch {
+  timers_engine *e;
   tm_item *items;
   size_t n;
+  size_t *order;               /* items sorted by (topic, shard) */
+  int *status;                 /* per item */
 } tm_batch;
 
-/* Appends one EVALSHA for items[from..to) (same topic and shard): ARGV is
- * channel, shard, earliest score, n, n (score, id) pairs, n (id, blob). */
-static int append_group(timers_engine *e, tm_conn *c, tm_item *items,
-                        size_t *order, size_t from, size_t to) {
-  const tm_item *first = &items[order[from]];
-  size_t n = to - from, argc = 7 + 4 * n, blob_bytes = 0;
-  for (size_t k = from; k < to; k++)
-    blob_bytes += tm__blob_size(first->layout.kind, items[order[k]].t);
-  const char **argv = tm__malloc(sizeof *argv * argc);
-  size_t *len = tm__malloc(sizeof *len * argc);
-  char *scores = tm__malloc(32 * n), *blobs = tm__malloc(blob_bytes);
-  char keys[3][TM_KEY_MAX], chan[TM_KEY_MAX], shard[16], count[24];
-  int rc = TIMERS_OK;
-  if (!argv || !len || !scores || !blobs) {
-    rc = tm__error(TIMERS_ENOMEM, "out of memory");
-    goto out;
-  }
-  const char *topic = first->t->topic;
-  tm__topic_keys(e, &first->layout, topic, first->shard, keys);
-  for (int k = 0; k < 3; k++) argv[k] = keys[k], len[k] = strlen(keys[k]);
-  len[3] = (size_t)tm__wake_channel(chan, e->key_prefix, topic), argv[3] = chan;
-  len[4] = (size_t)snprintf(shard, sizeof shard, "%u", first->shard);
-  argv[4] = shard;
-  len[6] = (size_t)snprintf(count, sizeof count, "%zu", n), argv[6] = count;
-  size_t earliest = 0;
-  char *b = blobs;
-  for (size_t k = 0; k < n; k++) {
-    const tm_item *it = &items[order[from + k]];
-    size_t zj = 7 + 2 * k, hj = 7 + 2 * n + 2 * k;
-    size_t blen = tm__blob_size(it->layout.kind, it->t);
-    argv[zj] = scores + 32 * k;
-    len[zj] = (size_t)snprintf(scores + 32 * k, 32, "%.6f", it->at);
-    argv[zj + 1] = argv[hj] = it->id;
-    len[zj + 1] = len[hj] = strlen(it->id);
-    tm__blob_encode(it->layout.kind, it->t, it->at, b);
-    argv[hj + 1] = b, len[hj + 1] = blen;
-    b += blen;
-    if (it->at < items[order[from + earliest]].at) earliest = k;
-  }
-  argv[5] = argv[7 + 2 * earliest], len[5] = len[7 + 2 * earliest];
-  rc = tm__conn_append_script(c, TM_SCRIPT_SCHEDULE, 3, (int)argc, argv, len);
-out:
-  tm__free(argv), tm__free(len), tm__free(scores), tm__free(blobs);
-  return rc;
-}
+/* ------------------------------------------------------------- validate */
 
-/* Sorts the items of one topic by shard (counting sort into order[]). */
-static int order_by_shard(tm_item *items, size_t *idx, size_t n,
-                          uint32_t nshards, size_t *order) {
-  size_t *count = tm__calloc(nshards + 1, sizeof *count);
-  if (!count) return tm__error(TIMERS_ENOMEM, "out of memory");
-  for (size_t k = 0; k < n; k++) count[items[idx[k]].shard + 1]++;
-  for (uint32_t s = 0; s < nshards; s++) count[s + 1] += count[s];
-  for (size_t k = 0; k < n; k++) order[count[items[idx[k]].shard]++] = idx[k];
-  tm__free(count);
+static int prepare(timers_engine *e, const timers_timer *ts, size_t n,
+                   tm_item *items) {
+  /* activate_in counts from now on Redis's clock, which decides when it
+   * is due. */
+  double now = (double)tm__server_now_us(&e->core) / 1e6;
+  for (size_t k = 0; k < n; k++) {
+    tm_item *it = &items[k];
+    it->t = &ts[k];
+    it->ops = ts[k].topic ? tm__topics_configured(&e->topics, &e->core,
+                                                  ts[k].topic).ops
+                          : &tm__layout_native;
+    int rc = tm__check_timer(&ts[k], it->ops, now, &it->at);
+    if (rc == TIMERS_OK && it->ops->blob_size(&ts[k]) == 0) rc = TIMERS_ETOOBIG;
+    if (rc != TIMERS_OK) {
+      if (n > 1) tm__error(rc, "timer %zu: %s", k, timers_last_error());
+      return rc;
+    }
+    if (ts[k].id)
+      snprintf(it->id, sizeof it->id, "%s", ts[k].id);
+    else
+      tm__id_generate(it->id);
+  }
   return TIMERS_OK;
 }
 
-/* Appends the script calls for all items of one topic; *calls counts them. */
-static int append_topic(timers_engine *e, tm_conn *c, tm_item *items,
-                        size_t *idx, size_t n, size_t *order, size_t *calls) {
-  tm_layout l;
-  int rc = tm__topic_layout(e, c, items[idx[0]].t->topic, true, &l);
-  if (rc != TIMERS_OK) return rc;
+/* ----------------------------------------------------------- resolving */
+
+/* Layouts and shards of every item: one resolve per distinct topic. */
+static int resolve(tm_batch *b, tm_conn *c) {
+  for (size_t k = 0; k < b->n; k++) {
+    tm_item *it = &b->items[k];
+    it->topic = k;
+    for (size_t j = 0; j < k; j++)
+      if (strcmp(b->items[j].t->topic, it->t->topic) == 0) {
+        it->topic = b->items[j].topic;
+        it->layout = b->items[j].layout;
+        break;
+      }
+    if (it->topic == k) {
+      int rc = tm__topics_resolve(&b->e->topics, &b->e->core, c, it->t->topic,
+                                  true, &it->layout);
+      if (rc != TIMERS_OK) return rc;
+    }
+    it->shard = timers_shard_of(it->id, strlen(it->id), it->layout.nshards);
+  }
+  return TIMERS_OK;
+}
+
+static int by_group(const void *a, const void *b, void *items) {
+  const tm_item *x = &((const tm_item *)items)[*(const size_t *)a];
+  const tm_item *y = &((const tm_item *)items)[*(const size_t *)b];
+  if (x->topic != y->topic) return x->topic < y->topic ? -1 : 1;
+  if (x->shard != y->shard) return x->shard < y->shard ? -1 : 1;
+  return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+static void group_items(tm_batch *b) {
+  for (size_t k = 0; k < b->n; k++) b->order[k] = k;
+  qsort_r(b->order, b->n, sizeof *b->order, by_group, b->items);
+}
+
+/* Items order[from..to) share a topic and shard (at most TM_SCHEDULE_MAX). */
+static size_t group_end(const tm_batch *b, size_t from) {
+  const tm_item *f = &b->items[b->order[from]];
+  size_t to = from + 1;
+  while (to < b->n && to - from < TM_SCHEDULE_MAX) {
+    const tm_item *it = &b->items[b->order[to]];
+    if (it->topic != f->topic || it->shard != f->shard) break;
+    to++;
+  }
+  return to;
+}
+
+/* -------------------------------------------------------------- writing */
+
+typedef struct tm_group_buf {
+  const char **argv;
+  size_t *len;
+  char *scores, *blobs, *tombs;
+} tm_group_buf;
+
+static void group_buf_free(tm_group_buf *g) {
+  tm__free(g->argv), tm__free(g->len), tm__free(g->scores);
+  tm__free(g->blobs), tm__free(g->tombs);
+}
+
+/* One EVALSHA for a group: KEYS z p a d; ARGV channel, shard, n, then per
+ * timer score, id, envelope, tombstone token (scripts.h). */
+static int append_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
+  const tm_item *first = &b->items[b->order[from]];
+  const tm_layout_ops *ops = first->layout.ops;
+  const tm_core *core = &b->e->core;
+  size_t n = to - from, argc = TM_NKEYS + TM_SCHEDULE_ARGS + 4 * n, bytes = 0;
+  for (size_t k = from; k < to; k++)
+    bytes += ops->blob_size(b->items[b->order[k]].t);
+  tm_group_buf g = {tm__malloc(sizeof *g.argv * argc),
+                    tm__malloc(sizeof *g.len * argc), tm__malloc(32 * n),
+                    tm__malloc(bytes), tm__malloc(17 * n)};
+  int rc = TIMERS_OK;
+  if (!g.argv || !g.len || !g.scores || !g.blobs || !g.tombs) {
+    rc = tm__error(TIMERS_ENOMEM, "out of memory");
+    goto out;
+  }
+  tm_keys keys;
+  char chan[TM_KEY_MAX] = "", shard[16], count[24];
+  ops->keys(keys, &core->names, first->t->topic, first->shard);
+  if (ops->has_wake) tm__wake_channel(chan, core->names.prefix, first->t->topic);
+  snprintf(shard, sizeof shard, "%u", first->shard);
+  snprintf(count, sizeof count, "%zu", n);
+  bool tomb = ops->has_tombstones && core->cfg.dedup_window_ms > 0;
+  size_t a = 0;
+  for (int k = 0; k < TM_NKEYS; k++) g.argv[a++] = keys[k];
+  g.argv[a++] = chan, g.argv[a++] = shard, g.argv[a++] = count;
+  for (size_t k = 0; k < a; k++) g.len[k] = strlen(g.argv[k]);
+  char *blob = g.blobs;
   for (size_t k = 0; k < n; k++) {
-    tm_item *it = &items[idx[k]];
-    it->layout = l;
-    it->shard = timers_shard_of(it->id, strlen(it->id), l.nshards);
+    const tm_item *it = &b->items[b->order[from + k]];
+    size_t blen = ops->blob_size(it->t);
+    char *score = g.scores + 32 * k, *tk = g.tombs + 17 * k;
+    ops->blob_encode(it->t, it->at, blob);
+    tk[0] = '\0';
+    if (tomb)
+      snprintf(tk, 17, "%016" PRIx64,
+               tm__timer_token(it->id, strlen(it->id), blob, blen));
+    g.len[a] = (size_t)snprintf(score, 32, "%.6f", it->at), g.argv[a++] = score;
+    g.len[a] = strlen(it->id), g.argv[a++] = it->id;
+    g.len[a] = blen, g.argv[a++] = blob;
+    g.len[a] = strlen(tk), g.argv[a++] = tk;
+    blob += blen;
   }
-  if ((rc = order_by_shard(items, idx, n, l.nshards, order)) != TIMERS_OK)
-    return rc;
-  for (size_t from = 0; from < n && rc == TIMERS_OK;) {
-    size_t to = from + 1;
-    while (to < n && to - from < TM_SCHEDULE_MAX &&
-           items[order[to]].shard == items[order[from]].shard)
-      to++;
-    rc = append_group(e, c, items, order, from, to);
-    (*calls)++;
-    from = to;
-  }
+  rc = tm__conn_append_script(c, TM_SCRIPT_SCHEDULE, TM_NKEYS, (int)argc,
+                              g.argv, g.len);
+out:
+  group_buf_free(&g);
   return rc;
 }
 
-static void hint_and_count(timers_engine *e, tm_item *items, size_t n) {
-  for (size_t k = 0; k < n; k++) {
-    tm_shard *s = local_shard(e, items[k].t->topic, &items[k].layout,
-                              items[k].shard);
+/* The group's reply decides its items' status. */
+static int take_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
+  redisReply *r;
+  int rc = tm__conn_reply(c, &r);
+  if (rc == TIMERS_OK && (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+                          r->element[1]->type != REDIS_REPLY_INTEGER))
+    rc = tm__error(TIMERS_EREDIS, "schedule: unexpected reply");
+  if (rc == TIMERS_OK && r->element[1]->integer > 0) {
+    const tm_item *f = &b->items[b->order[from]];
+    tm_shard *s = tm__local_shard(b->e, f->t->topic, &f->layout, f->shard);
+    tm__count(s ? &s->counters.deduplicated : &b->e->deduplicated_other,
+              (uint64_t)r->element[1]->integer);
+  }
+  for (size_t k = from; k < to; k++) b->status[b->order[k]] = rc;
+  if (r) freeReplyObject(r);
+  return rc;
+}
+
+static int schedule_op(tm_conn *c, void *arg) {
+  tm_batch *b = arg;
+  for (size_t k = 0; k < b->n; k++) b->status[k] = TIMERS_ECONN;
+  int rc = resolve(b, c);
+  if (rc != TIMERS_OK) {
+    for (size_t k = 0; k < b->n; k++) b->status[k] = rc;
+    return rc;
+  }
+  group_items(b);
+  size_t appended = 0; /* items whose group was appended */
+  for (size_t from = 0; from < b->n && rc == TIMERS_OK;) {
+    size_t to = group_end(b, from);
+    rc = append_group(b, c, from, to);
+    if (rc == TIMERS_OK) appended = to;
+    from = to;
+  }
+  /* Read every reply appended, even after a failure, to keep the pipeline
+   * in step; the first error wins. */
+  int first = rc;
+  for (size_t from = 0; from < appended;) {
+    size_t to = group_end(b, from);
+    int rr = take_group(b, c, from, to);
+    if (first == TIMERS_OK && rr != TIMERS_OK) first = rr;
+    if (rr == TIMERS_ECONN) break; /* nothing more to read */
+    from = to;
+  }
+  for (size_t k = appended; k < b->n; k++) b->status[b->order[k]] = rc;
+  return first;
+}
+
+static void hint_and_count(timers_engine *e, const tm_batch *b) {
+  for (size_t k = 0; k < b->n; k++) {
+    const tm_item *it = &b->items[k];
+    if (b->status[k] != TIMERS_OK) continue;
+    tm_shard *s = tm__local_shard(e, it->t->topic, &it->layout, it->shard);
     if (s) {
       tm__count(&s->counters.scheduled, 1);
-      tm__shard_hint(s, tm__secs_to_us(items[k].at));
+      tm__shard_hint(s, tm__secs_to_us(it->at), &e->core.contention);
     } else {
       tm__count(&e->scheduled_other, 1);
     }
   }
 }
 
-static int schedule_op(timers_engine *e, tm_conn *c, void *arg) {
-  tm_batch *b = arg;
-  size_t *idx = tm__malloc(sizeof *idx * b->n);
-  size_t *order = tm__malloc(sizeof *order * b->n);
-  char *done = tm__calloc(b->n, 1);
-  size_t calls = 0;
-  int rc = idx && order && done ? TIMERS_OK
-                                 : tm__error(TIMERS_ENOMEM, "out of memory");
-  for (size_t k = 0; k < b->n && rc == TIMERS_OK; k++) {
-    if (done[k]) continue;
-    size_t m = 0; /* gather every item of this topic */
-    for (size_t j = k; j < b->n; j++)
-      if (!done[j] && strcmp(b->items[j].t->topic, b->items[k].t->topic) == 0)
-        idx[m++] = j, done[j] = 1;
-    rc = append_topic(e, c, b->items, idx, m, order, &calls);
+/* How many were written, for the detail of a failed batch. */
+static void explain_partial(const tm_batch *b, int rc) {
+  size_t ok = 0;
+  for (size_t k = 0; k < b->n; k++) ok += b->status[k] == TIMERS_OK;
+  if (ok && b->n > 1)
+    tm__error(rc, "%zu of %zu timers written (timers_schedule_each tells "
+              "which); first failure: %s", ok, b->n, timers_last_error());
+}
+
+int timers_schedule_each(timers_engine *e, const timers_timer *ts, size_t n,
+                         char *ids_out, int *status) {
+  tm__error_clear();
+  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
+  if (n == 0) return TIMERS_OK;
+  if (!ts) return tm__error(TIMERS_EINVAL, "timers is NULL");
+  if (!status) return tm__error(TIMERS_EINVAL, "status is NULL");
+  tm_batch b = {e, tm__calloc(n, sizeof *b.items), n,
+                tm__malloc(sizeof *b.order * n), status};
+  int rc = b.items && b.order ? TIMERS_OK
+                              : tm__error(TIMERS_ENOMEM, "out of memory");
+  if (rc == TIMERS_OK) rc = prepare(e, ts, n, b.items);
+  for (size_t k = 0; rc != TIMERS_OK && k < n; k++) status[k] = rc;
+  if (rc == TIMERS_OK) {
+    rc = tm__pool_run(&e->pool, schedule_op, &b);
+    hint_and_count(e, &b);
+    if (rc != TIMERS_OK) explain_partial(&b, rc);
   }
-  /* Read every reply appended, even after a failure, to keep the pipeline
-   * in step; the first error wins. */
-  for (size_t k = 0; k < calls && c->ctx; k++) {
-    redisReply *r;
-    int rr = tm__conn_reply(c, &r);
-    if (r) freeReplyObject(r);
-    if (rc == TIMERS_OK) rc = rr;
-  }
-  if (rc == TIMERS_OK) hint_and_count(e, b->items, b->n);
-  tm__free(idx), tm__free(order), tm__free(done);
+  if (ids_out && b.items)
+    for (size_t k = 0; k < n; k++)
+      memcpy(ids_out + k * (TIMERS_ID_MAX + 1), b.items[k].id,
+             strlen(b.items[k].id) + 1);
+  tm__free(b.items);
+  tm__free(b.order);
   return rc;
-}
-
-/* What the engine was told a topic's layout is decides its envelope, which
- * must be checked before anything is written. */
-static int check_layout_limits(timers_engine *e, const timers_timer *t) {
-  tm_layout l = configured_layout(e, t->topic);
-  if (l.kind == TIMERS_LAYOUT_FASTSTREAM && tm__blob_size(l.kind, t) == 0)
-    return tm__error(TIMERS_ETOOBIG, "topic '%s' uses the faststream layout, "
-                     "whose header keys and values are at most 65535 bytes",
-                     t->topic);
-  return TIMERS_OK;
-}
-
-static int prepare(timers_engine *e, const timers_timer *ts, size_t n,
-                   tm_item *items) {
-  double now = tm__wall();
-  for (size_t k = 0; k < n; k++) {
-    int rc = tm__check_timer(&ts[k], now, &items[k].at);
-    if (rc == TIMERS_OK) rc = check_layout_limits(e, &ts[k]);
-    if (rc != TIMERS_OK) {
-      if (n > 1) tm__error(rc, "timer %zu: %s", k, timers_last_error());
-      return rc;
-    }
-    items[k].t = &ts[k];
-    if (ts[k].id)
-      snprintf(items[k].id, sizeof items[k].id, "%s", ts[k].id);
-    else
-      tm__id_generate(items[k].id);
-  }
-  return TIMERS_OK;
 }
 
 int timers_schedule_batch(timers_engine *e, const timers_timer *ts, size_t n,
                           char *ids_out) {
-  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
-  if (n == 0) return TIMERS_OK;
-  if (!ts) return tm__error(TIMERS_EINVAL, "timers is NULL");
-  tm_item *items = tm__malloc(sizeof *items * n);
-  if (!items) return tm__error(TIMERS_ENOMEM, "out of memory");
-  tm_batch b = {items, n};
-  int rc = prepare(e, ts, n, items);
-  if (rc == TIMERS_OK) rc = tm__run_op(e, schedule_op, &b);
-  if (rc == TIMERS_OK && ids_out)
-    for (size_t k = 0; k < n; k++)
-      memcpy(ids_out + k * (TIMERS_ID_MAX + 1), items[k].id,
-             strlen(items[k].id) + 1);
-  tm__free(items);
+  int small[16];
+  int *status = n <= 16 ? small : tm__malloc(sizeof *status * n);
+  if (!status) {
+    tm__error_clear();
+    return tm__error(TIMERS_ENOMEM, "out of memory");
+  }
+  int rc = timers_schedule_each(e, ts, n, ids_out, status);
+  if (status != small) tm__free(status);
   return rc;
 }
 
 int timers_schedule(timers_engine *e, const timers_timer *t, char *id_out,
                     size_t id_cap) {
-  if (id_out && id_cap < TIMERS_ID_MAX + 1)
+  if (id_out && id_cap < TIMERS_ID_MAX + 1) {
+    tm__error_clear();
     return tm__error(TIMERS_EINVAL, "id_cap %zu is below TIMERS_ID_MAX + 1",
                      id_cap);
+  }
   return timers_schedule_batch(e, t, 1, id_out);
 }
 
-/* ------------------------------------------------------- cancel, inspect */
+/* ------------------------------------------------------- cancel, pending */
 
 typedef struct tm_one {
+  timers_engine *e;
   const char *topic, *id;
   long long result;
 } tm_one;
 
-static int shard_keys_of(timers_engine *e, tm_conn *c, const char *topic,
-                         const char *id, char keys[3][TM_KEY_MAX]) {
+static int shard_keys_of(tm_one *o, tm_conn *c, tm_keys keys) {
   tm_layout l;
-  int rc = tm__topic_layout(e, c, topic, false, &l);
+  int rc = tm__topics_resolve(&o->e->topics, &o->e->core, c, o->topic, false,
+                              &l);
   if (rc != TIMERS_OK) return rc;
-  tm__topic_keys(e, &l, topic, timers_shard_of(id, strlen(id), l.nshards), keys);
+  l.ops->keys(keys, &o->e->core.names, o->topic,
+              timers_shard_of(o->id, strlen(o->id), l.nshards));
   return TIMERS_OK;
 }
 
-static int cancel_op(timers_engine *e, tm_conn *c, void *arg) {
+static int cancel_op(tm_conn *c, void *arg) {
   tm_one *o = arg;
-  char keys[3][TM_KEY_MAX];
-  int rc = shard_keys_of(e, c, o->topic, o->id, keys);
+  tm_keys keys;
+  int rc = shard_keys_of(o, c, keys);
   if (rc != TIMERS_OK) return rc;
-  const char *argv[] = {keys[0], keys[1], keys[2], o->id};
-  size_t len[] = {strlen(keys[0]), strlen(keys[1]), strlen(keys[2]),
-                  strlen(o->id)};
+  const char *argv[TM_NKEYS + 1];
+  size_t len[TM_NKEYS + 1];
+  for (int k = 0; k < TM_NKEYS; k++) argv[k] = keys[k], len[k] = strlen(keys[k]);
+  argv[TM_NKEYS] = o->id, len[TM_NKEYS] = strlen(o->id);
   redisReply *r;
-  rc = tm__conn_script(c, TM_SCRIPT_CANCEL, 3, 4, argv, len, &r);
+  rc = tm__conn_script(c, TM_SCRIPT_CANCEL, TM_NKEYS, TM_NKEYS + 1, argv, len,
+                       &r);
   if (rc == TIMERS_OK) o->result = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
   if (r) freeReplyObject(r);
   return rc;
 }
 
-static int pending_op(timers_engine *e, tm_conn *c, void *arg) {
+static int pending_op(tm_conn *c, void *arg) {
   tm_one *o = arg;
-  char keys[3][TM_KEY_MAX];
-  int rc = shard_keys_of(e, c, o->topic, o->id, keys);
+  tm_keys keys;
+  int rc = shard_keys_of(o, c, keys);
   if (rc != TIMERS_OK) return rc;
-  redisAppendCommand(c->ctx, "ZSCORE %s %s", keys[0], o->id);
   redisReply *r;
-  rc = tm__conn_reply(c, &r);
+  rc = tm__conn_command(c, &r, "ZSCORE %s %s", keys[TM_KEY_Z], o->id);
   if (rc == TIMERS_OK) o->result = r->type == REDIS_REPLY_STRING;
   if (r) freeReplyObject(r);
   return rc;
 }
 
-static int check_topic_id(timers_engine *e, const char *topic, const char *id) {
+int tm__check_topic_id(timers_engine *e, const char *topic, const char *id) {
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
-  int rc = tm__check_topic(topic);
-  return rc == TIMERS_OK ? tm__check_id(id) : rc;
+  const tm_layout_ops *ops =
+      tm__topics_configured(&e->topics, &e->core, topic).ops;
+  int rc = ops->check_topic(topic);
+  return rc == TIMERS_OK && id != NULL ? ops->check_id(id) : rc;
 }
 
 int timers_cancel(timers_engine *e, const char *topic, const char *id,
                   bool *removed) {
-  int rc = check_topic_id(e, topic, id);
-  tm_one o = {topic, id, 0};
-  if (rc == TIMERS_OK) rc = tm__run_op(e, cancel_op, &o);
+  tm__error_clear();
+  int rc = tm__check_topic_id(e, topic, id);
+  if (rc == TIMERS_OK && !id) rc = tm__error(TIMERS_EINVAL, "id is NULL");
+  tm_one o = {e, topic, id, 0};
+  if (rc == TIMERS_OK) rc = tm__pool_run(&e->pool, cancel_op, &o);
   if (removed) *removed = rc == TIMERS_OK && o.result > 0;
   return rc;
 }
 
 int timers_is_pending(timers_engine *e, const char *topic, const char *id,
                       bool *pending) {
-  int rc = check_topic_id(e, topic, id);
+  tm__error_clear();
+  int rc = tm__check_topic_id(e, topic, id);
+  if (rc == TIMERS_OK && !id) rc = tm__error(TIMERS_EINVAL, "id is NULL");
   if (rc == TIMERS_OK && !pending)
     return tm__error(TIMERS_EINVAL, "pending is NULL");
-  tm_one o = {topic, id, 0};
-  if (rc == TIMERS_OK) rc = tm__run_op(e, pending_op, &o);
+  tm_one o = {e, topic, id, 0};
+  if (rc == TIMERS_OK) rc = tm__pool_run(&e->pool, pending_op, &o);
   if (pending) *pending = rc == TIMERS_OK && o.result > 0;
   return rc;
 }
 
-static int clear_op(timers_engine *e, tm_conn *c, void *arg) {
+static int clear_op(tm_conn *c, void *arg) {
   tm_one *o = arg;
-  tm_layout l = {0, TIMERS_LAYOUT_NATIVE};
+  tm_layout l;
+  int rc = tm__topics_resolve(&o->e->topics, &o->e->core, c, o->topic, false,
+                              &l);
   uint32_t appended = 0;
-  int rc = tm__topic_layout(e, c, o->topic, false, &l);
-  for (uint32_t s = 0; s < l.nshards && rc == TIMERS_OK; s++) {
-    char keys[3][TM_KEY_MAX];
-    tm__topic_keys(e, &l, o->topic, s, keys);
-    const char *argv[] = {keys[0], keys[1], keys[2]};
-    size_t len[] = {strlen(keys[0]), strlen(keys[1]), strlen(keys[2])};
-    rc = tm__conn_append_script(c, TM_SCRIPT_CLEAR, 3, 3, argv, len);
+  for (uint32_t s = 0; rc == TIMERS_OK && s < l.nshards; s++) {
+    tm_keys keys;
+    l.ops->keys(keys, &o->e->core.names, o->topic, s);
+    const char *argv[TM_NKEYS];
+    size_t len[TM_NKEYS];
+    for (int k = 0; k < TM_NKEYS; k++)
+      argv[k] = keys[k], len[k] = strlen(keys[k]);
+    rc = tm__conn_append_script(c, TM_SCRIPT_CLEAR, TM_NKEYS, TM_NKEYS, argv,
+                                len);
     appended += rc == TIMERS_OK;
   }
   o->result = 0;
-  for (uint32_t s = 0; s < appended && c->ctx; s++) {
+  for (uint32_t s = 0; s < appended; s++) {
     redisReply *r;
     int rr = tm__conn_reply(c, &r);
     if (rr == TIMERS_OK && r->type == REDIS_REPLY_INTEGER) o->result += r->integer;
     if (r) freeReplyObject(r);
     if (rc == TIMERS_OK) rc = rr;
+    if (rr == TIMERS_ECONN) break;
   }
   return rc;
 }
 
 int timers_cancel_all(timers_engine *e, const char *topic, uint64_t *count) {
-  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
-  int rc = tm__check_topic(topic);
-  tm_one o = {topic, NULL, 0};
-  if (rc == TIMERS_OK) rc = tm__run_op(e, clear_op, &o);
+  tm__error_clear();
+  int rc = tm__check_topic_id(e, topic, NULL);
+  tm_one o = {e, topic, NULL, 0};
+  if (rc == TIMERS_OK) rc = tm__pool_run(&e->pool, clear_op, &o);
   if (count) *count = rc == TIMERS_OK ? (uint64_t)o.result : 0;
   return rc;
 }

@@ -46,6 +46,13 @@ static const tm_counter_desc counters[] = {
     TM_C_(contested, "Claims that expected due timers and got none."),
     TM_C_(ring_full, "Claims skipped or cut for lack of room downstream."),
     TM_C_(redis_errors, "Failed Redis calls (retried)."),
+    TM_C_(extended, "Lease extensions of running handlers."),
+    TM_C_(released, "Claimed timers handed back unstarted."),
+    TM_C_(lease_lost, "Lease extensions refused: another holder has the timer."),
+    TM_C_(overran, "Handlers that ran past max_handler_ms."),
+    TM_C_(deduplicated, "Schedules skipped as identical to a stored or recently fired timer."),
+    TM_C_(self_healed, "Members removed at claim: no payload, or an id that is not UTF-8."),
+    TM_C_(corrupt, "Payloads that did not decode (delivered as raw bytes)."),
 };
 #undef TM_C_
 

@@ -1,7 +1,8 @@
 /*
  * ring.h - the lock-free queues between pollers and workers: Concurrency Kit
  * rings of pointers, named by discipline. A ring of size N (a power of two)
- * holds N - 1 entries.
+ * holds N - 1 entries. Each ring pointer's discipline is fixed by its
+ * owner (lane.h): the functions below name it.
  *
  * ThreadSanitizer cannot see ck's atomics, so in TSan builds each enqueue
  * releases and each successful dequeue acquires the ring itself: that gives
@@ -59,14 +60,14 @@ static inline bool tm__ring_pop_spmc(tm_ring *r, void *out) {
   return ok;
 }
 
-/* Many producers, one consumer: workers -> poller. */
-static inline bool tm__ring_push_mpsc(tm_ring *r, void *item) {
+/* One producer, one consumer: a worker -> its poller. */
+static inline bool tm__ring_push_spsc(tm_ring *r, void *item) {
   TM_RING_RELEASE(r);
-  return ck_ring_enqueue_mpsc(&r->ring, r->slots, item);
+  return ck_ring_enqueue_spsc(&r->ring, r->slots, item);
 }
 
-static inline bool tm__ring_pop_mpsc(tm_ring *r, void *out) {
-  bool ok = ck_ring_dequeue_mpsc(&r->ring, r->slots, out);
+static inline bool tm__ring_pop_spsc(tm_ring *r, void *out) {
+  bool ok = ck_ring_dequeue_spsc(&r->ring, r->slots, out);
   if (ok) TM_RING_ACQUIRE(r);
   return ok;
 }

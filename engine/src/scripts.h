@@ -1,23 +1,74 @@
 /*
- * scripts.h - the server-side Lua scripts of the protocol. Each is loaded
- * once per connection (SCRIPT LOAD) and called by EVALSHA.
+ * scripts.h - the server-side Lua scripts of the protocol, and the shape of
+ * their arguments and replies (one definition, for the poller, producers
+ * and the benchmarks). Each script is loaded once per connection (SCRIPT
+ * LOAD) and called by EVALSHA. Every script takes the four keys of one
+ * shard (keys.h: z, p, a, d), so a call touches one Redis Cluster slot.
+ *
+ * Time: claim and settle read Redis's own clock (TIME) where they take
+ * effect, so a call that waited in a stalled Redis never sets a lease that
+ * is already over, and clients' clocks do not matter for leases and due
+ * checks. Scores are Unix seconds formatted "%.6f".
+ *
+ * Under maxmemory with noeviction, claim and settle still run (they are
+ * declared allow-oom: firing is what frees memory); schedule is refused
+ * with an OOM error before it writes anything.
  */
 #ifndef TIMERS_SCRIPTS_H
 #define TIMERS_SCRIPTS_H
 
-#define TM_COMMIT_MAX 1024   /* ids per commit call   */
+#define TM_COMMIT_MAX 1024   /* items per settle call */
 #define TM_SCHEDULE_MAX 1000 /* timers per schedule call */
 
 typedef enum tm_script {
-  TM_SCRIPT_SCHEDULE, /* KEYS z p a; ARGV channel shard earliest n pairs...  */
-  TM_SCRIPT_CLAIM,    /* KEYS z p a; ARGV now lease count track            */
-  TM_SCRIPT_COMMIT,   /* KEYS z p a; ARGV (lease id)... -> removed count      */
-  TM_SCRIPT_CANCEL,   /* KEYS z p a; ARGV id -> 0/1                           */
-  TM_SCRIPT_CLEAR,    /* KEYS z p a -> members removed                        */
-  TM_SCRIPT_META,     /* KEYS meta; ARGV shards -> the recorded shard count   */
+  TM_SCRIPT_SCHEDULE,
+  TM_SCRIPT_CLAIM,
+  TM_SCRIPT_SETTLE,
+  TM_SCRIPT_CANCEL,
+  TM_SCRIPT_CLEAR,
+  TM_SCRIPT_META,
   TM_SCRIPT_COUNT
 } tm_script;
 
 extern const char *const tm__script_source[TM_SCRIPT_COUNT];
+
+/* SCHEDULE  ARGV: channel ("" for none), shard, n, then n quads (score, id,
+ *           envelope, tombstone token ("" for none)).
+ *           Returns {written, skipped}: skipped timers are identical to the
+ *           stored one (a retried write) or tombstoned (fired recently). */
+enum { TM_SCHEDULE_ARGS = 3, TM_SCHEDULE_STRIDE = 4 };
+
+/* CLAIM     ARGV: lease_ms, count, flags ("a": count attempts, "u": remove
+ *           members that are not UTF-8).
+ *           Returns {now, lease, earliest score after the claim or "",
+ *           self-healed count, {id, envelope, attempt, score before}...};
+ *           attempt is 0 when not counted. The lease string is the fencing
+ *           token of every timer of this claim. */
+enum {
+  TM_CLAIM_NOW = 0,
+  TM_CLAIM_LEASE = 1,
+  TM_CLAIM_NEXT = 2,
+  TM_CLAIM_HEALED = 3,
+  TM_CLAIM_ITEMS = 4,
+  TM_CLAIM_REPLY_LEN = 5,
+  TM_CLAIM_STRIDE = 4 /* id, envelope, attempt, score before */
+};
+
+/* SETTLE    ARGV: lease_ms, dedup_window_ms, then items of TM_SETTLE_STRIDE:
+ *           op, token, id, x, y. Each item acts only while the member's
+ *           score still equals token (the lease its holder was given):
+ *             'c' commit (ack/reject): remove; x: tombstone token or ""
+ *             'e' extend: score = now + lease_ms
+ *             'r' release (unstarted): score = x (its score before the
+ *                 claim); y: attempts to record, "" to leave them
+ *             'n' nack: score = now + x milliseconds
+ *           Returns one entry per item: 0 when fenced off (the lease was
+ *           lost), else 1, or for 'e' the new token. */
+enum { TM_SETTLE_ARGS = 2, TM_SETTLE_STRIDE = 5 };
+
+/* CANCEL    ARGV: id -> 1 removed, 0 not there.
+ * CLEAR     -> members removed (cancel_all of one shard).
+ * META      KEYS: meta; ARGV: shards to record ("" only reads) -> the
+ *           recorded value as stored (a string, or nil). */
 
 #endif

@@ -16,6 +16,7 @@
 #include "alloc.h"
 #include "config.h"
 #include "error.h"
+#include "keys.h"
 #include "validate.h"
 
 typedef struct tm_topic_opts {
@@ -63,10 +64,13 @@ static int set_string(timers_settings *s, const tm_field *f, const char *v) {
     tm__free(copy);
     return tm__error(TIMERS_ENOMEM, "out of memory");
   }
-  bool name_like = f->offset != offsetof(timers_config, redis) &&
-                   f->offset != offsetof(timers_config, username) &&
-                   f->offset != offsetof(timers_config, password);
-  if (name_like && tm__check_name(f->name, v) != TIMERS_OK) {
+  int bad = TIMERS_OK;
+  if (f->offset == offsetof(timers_config, key_prefix))
+    bad = tm__check_name(f->name, v, TM_NAME_MAX);
+  else if (f->offset == offsetof(timers_config, faststream_timeline_key) ||
+           f->offset == offsetof(timers_config, faststream_payloads_key))
+    bad = tm__check_utf8(f->name, v, TM_BASE_MAX);
+  if (bad != TIMERS_OK) {
     tm__free(copy);
     return tm__error(TIMERS_EINVAL, "[%s] %s = %s: %s", f->section, f->name,
                      v, timers_last_error());
@@ -122,14 +126,14 @@ static tm_topic_opts *topic_entry(timers_settings *s, const char *name) {
 
 static int set_topic_key(timers_settings *s, const char *topic,
                          const char *key, const char *value) {
-  if (tm__check_name("topic name", topic) != TIMERS_OK)
+  if (tm__check_utf8("topic name", topic, TIMERS_TOPIC_MAX) != TIMERS_OK)
     return tm__error(TIMERS_EINVAL, "[topic %s]: %s", topic,
                      timers_last_error());
   const tm_field *f = find_field(tm__topic_fields, tm__topic_field_count,
                                  "topic", key);
   if (!f)
     return tm__error(TIMERS_EINVAL, "[topic %s] %s: unknown key; allowed "
-                     "shards, lease_ms, max_inflight, layout", topic, key);
+                     "shards, lease_ms, max_inflight, max_handler_ms, layout", topic, key);
   int v, rc = TIMERS_OK;
   if (f->kind == TM_FIELD_LAYOUT) {
     if ((v = tm__layout_parse(value)) < 0)
@@ -147,6 +151,7 @@ static int set_topic_key(timers_settings *s, const char *topic,
 
 int timers_settings_set(timers_settings *s, const char *section,
                         const char *key, const char *value) {
+  tm__error_clear();
   if (!s || !section || !key || !value)
     return tm__error(TIMERS_EINVAL, "settings, section, key or value is NULL");
   if (strncmp(section, "topic ", 6) == 0)
@@ -201,6 +206,7 @@ static int load_file(timers_settings *s, const char *path) {
 }
 
 int timers_settings_load(const char *path, timers_settings **out) {
+  tm__error_clear();
   if (!out) return tm__error(TIMERS_EINVAL, "out is NULL");
   *out = NULL;
   timers_settings *s = tm__calloc(1, sizeof *s);
@@ -266,6 +272,7 @@ static void format_field(const tm_field *f, const void *base,
 
 int timers_settings_entry(const timers_settings *s, size_t i,
                           timers_setting *out) {
+  tm__error_clear();
   if (!s || !out) return tm__error(TIMERS_EINVAL, "settings or out is NULL");
   if (i < tm__config_field_count) {
     format_field(&tm__config_fields[i], &s->cfg, out);

@@ -11,6 +11,7 @@
 #include "alloc.h"
 #include "engine.h"
 #include "error.h"
+#include "stats.h"
 
 uint64_t timers_lateness_bound_us(int i) {
   if (i < 0) i = 0;
@@ -39,40 +40,44 @@ static void add_counters(timers_counters *to, const tm_counters *c) {
   TM_ADD_(contested);
   TM_ADD_(ring_full);
   TM_ADD_(redis_errors);
+  TM_ADD_(extended);
+  TM_ADD_(released);
+  TM_ADD_(lease_lost);
+  TM_ADD_(overran);
+  TM_ADD_(deduplicated);
+  TM_ADD_(self_healed);
+  TM_ADD_(corrupt);
 #undef TM_ADD_
 }
 
+/* timers_counters is all uint64_t: summed field by field through memcpy. */
 static void sum_into(timers_counters *to, const timers_counters *c) {
-  const uint64_t *src = (const uint64_t *)c;
-  uint64_t *dst = (uint64_t *)to;
-  for (size_t k = 0; k < sizeof *c / sizeof(uint64_t); k++) dst[k] += src[k];
+  for (size_t off = 0; off < sizeof *c; off += sizeof(uint64_t)) {
+    uint64_t a, b;
+    memcpy(&a, (const char *)to + off, sizeof a);
+    memcpy(&b, (const char *)c + off, sizeof b);
+    a += b;
+    memcpy((char *)to + off, &a, sizeof a);
+  }
 }
 
-int timers_stats_get(timers_engine *e, timers_stats **out) {
-  if (!out) return tm__error(TIMERS_EINVAL, "out is NULL");
-  *out = NULL;
-  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
-  timers_stats *s = tm__calloc(1, sizeof *s);
-  if (!s) return tm__error(TIMERS_ENOMEM, "out of memory");
-  /* Shards exist once started; before that only totals. */
-  size_t n = atomic_load(&e->state) == TM_CREATED ? 0 : e->nshards;
-  s->shards = tm__calloc(n, sizeof *s->shards);
-  if (!s->shards) {
-    tm__free(s);
-    return tm__error(TIMERS_ENOMEM, "out of memory");
-  }
-  s->shard_count = n;
-  for (size_t i = 0; i < n; i++) {
-    tm_shard *sh = e->shards[i];
-    s->shards[i].topic = sh->topic->name;
-    s->shards[i].shard = sh->index;
-    add_counters(&s->shards[i].counters, &sh->counters);
-    sum_into(&s->total, &s->shards[i].counters);
-  }
-  s->total.scheduled += atomic_load(&e->scheduled_other);
-  s->total.redis_errors += atomic_load(&e->conn_errors);
-#define TM_CONT_(f) \
-  s->contention.f = atomic_load_explicit(&e->contention.f, memory_order_relaxed)
+static void shard_snapshot(timers_shard_stats *out, tm_shard *sh) {
+  out->topic = sh->topic->name;
+  out->shard = sh->index;
+  add_counters(&out->counters, &sh->counters);
+  out->state = (timers_shard_state)atomic_load_explicit(&sh->state,
+                                                         memory_order_relaxed);
+  if (!atomic_load_explicit(&sh->owner->connected, memory_order_relaxed))
+    out->state = TIMERS_SHARD_DISCONNECTED;
+  out->consecutive_errors =
+      atomic_load_explicit(&sh->consecutive_errors, memory_order_relaxed);
+  int64_t last = atomic_load_explicit(&sh->last_claim_us, memory_order_relaxed);
+  out->last_claim_at = last > 0 ? (double)last / 1e6 : 0;
+}
+
+static void contention_snapshot(timers_contention *out,
+                                const tm_contention *c) {
+#define TM_CONT_(f) out->f = atomic_load_explicit(&c->f, memory_order_relaxed)
   TM_CONT_(poller_sleeps);
   TM_CONT_(poller_kicks);
   TM_CONT_(worker_sleeps);
@@ -81,15 +86,45 @@ int timers_stats_get(timers_engine *e, timers_stats **out) {
   TM_CONT_(lock_wait_ns);
   TM_CONT_(cas_retries);
 #undef TM_CONT_
-  for (int p = 0; p < (n ? e->npollers : 0); p++) {
-    for (int b = 0; b < TIMERS_LATENCY_BUCKETS; b++)
-      s->lateness[b] += atomic_load_explicit(&e->pollers[p].lateness[b],
-                                             memory_order_relaxed);
-    s->inflight += atomic_load_explicit(&e->pollers[p].outstanding,
-                                        memory_order_relaxed);
-    s->lateness_sum_us += atomic_load_explicit(&e->pollers[p].lateness_sum_us,
-                                               memory_order_relaxed);
+}
+
+static void poller_snapshot(timers_stats *s, const tm_poller *p) {
+  for (int b = 0; b < TIMERS_LATENCY_BUCKETS; b++)
+    s->lateness[b] += atomic_load_explicit(&p->lateness[b],
+                                           memory_order_relaxed);
+  s->inflight += atomic_load_explicit(&p->inflight, memory_order_relaxed);
+  s->lateness_sum_us +=
+      atomic_load_explicit(&p->lateness_sum_us, memory_order_relaxed);
+}
+
+int timers_stats_get(timers_engine *e, timers_stats **out) {
+  tm__error_clear();
+  if (!out) return tm__error(TIMERS_EINVAL, "out is NULL");
+  *out = NULL;
+  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
+  timers_stats *s = tm__calloc(1, sizeof *s);
+  if (!s) return tm__error(TIMERS_ENOMEM, "out of memory");
+  /* Shards exist once started; before that only totals. */
+  size_t n = atomic_load(&e->core.state) == TM_CREATED ? 0 : e->nshards;
+  s->shards = tm__calloc(n, sizeof *s->shards);
+  if (!s->shards) {
+    tm__free(s);
+    return tm__error(TIMERS_ENOMEM, "out of memory");
   }
+  s->shard_count = n;
+  for (size_t i = 0; i < n; i++) {
+    shard_snapshot(&s->shards[i], e->shards[i]);
+    sum_into(&s->total, &s->shards[i].counters);
+  }
+  s->total.scheduled += atomic_load_explicit(&e->scheduled_other,
+                                             memory_order_relaxed);
+  s->total.deduplicated += atomic_load_explicit(&e->deduplicated_other,
+                                                memory_order_relaxed);
+  s->total.redis_errors += atomic_load_explicit(&e->core.conn_errors,
+                                                memory_order_relaxed);
+  contention_snapshot(&s->contention, &e->core.contention);
+  for (int p = 0; n && p < e->npollers; p++)
+    poller_snapshot(s, &e->pollers[p]);
   *out = s;
   return TIMERS_OK;
 }

@@ -1,10 +1,12 @@
 /*
  * validate.c - what may go into a key, a member or a payload.
  *
- * Topics become part of key names inside a Redis Cluster hash tag, so their
- * alphabet excludes '{', '}', ':' and blanks. Ids are sorted-set members and
- * hash fields (binary-safe in Redis) but also appear in logs, CLIs and other
- * languages' clients, so they are printable ASCII without blanks.
+ * NATIVE topics become part of key names inside a Redis Cluster hash tag,
+ * so their alphabet excludes '{', '}', ':' and blanks. NATIVE ids are
+ * sorted-set members and hash fields (binary-safe in Redis) but also appear
+ * in logs, CLIs and other languages' clients, so they are printable ASCII
+ * without blanks. FASTSTREAM topics and ids are what the Python library
+ * accepts: any text (it decodes ids as UTF-8 and drops members that are not).
  */
 #include "validate.h"
 
@@ -12,49 +14,58 @@
 #include <string.h>
 
 #include "error.h"
+#include "utf8.h"
 
-static int topic_char_ok(unsigned char ch) {
+static int name_char_ok(unsigned char ch) {
   return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
          (ch >= '0' && ch <= '9') || ch == '_' || ch == '.' || ch == '-' ||
          ch == '/';
 }
 
-int tm__check_name(const char *what, const char *name) {
-  if (!name) return tm__error(TIMERS_EINVAL, "%s is NULL", what);
-  size_t n = strnlen(name, TIMERS_TOPIC_MAX + 1);
-  if (n == 0) return tm__error(TIMERS_EINVAL, "%s is empty", what);
-  if (n > TIMERS_TOPIC_MAX)
-    return tm__error(TIMERS_ETOOBIG, "%s is longer than %d bytes", what,
-                     TIMERS_TOPIC_MAX);
-  for (size_t i = 0; i < n; i++)
-    if (!topic_char_ok((unsigned char)name[i]))
-      return tm__error(TIMERS_EINVAL,
-                       "%s has character 0x%02x at %zu; allowed: "
-                       "A-Z a-z 0-9 _ . - /",
-                       what, (unsigned char)name[i], i);
+/* NULL, empty and too long, for every kind of name. */
+static int check_length(const char *what, const char *s, size_t max,
+                        size_t *n) {
+  if (!s) return tm__error(TIMERS_EINVAL, "%s is NULL", what);
+  *n = strnlen(s, max + 1);
+  if (*n == 0) return tm__error(TIMERS_EINVAL, "%s is empty", what);
+  if (*n > max)
+    return tm__error(TIMERS_ETOOBIG, "%s is longer than %zu bytes", what, max);
   return TIMERS_OK;
 }
 
-int tm__check_topic(const char *topic) {
-  return tm__check_name("topic", topic);
+int tm__check_name(const char *what, const char *name, size_t max) {
+  size_t n;
+  int rc = check_length(what, name, max, &n);
+  for (size_t i = 0; rc == TIMERS_OK && i < n; i++)
+    if (!name_char_ok((unsigned char)name[i]))
+      rc = tm__error(TIMERS_EINVAL,
+                     "%s has character 0x%02x at %zu; allowed: "
+                     "A-Z a-z 0-9 _ . - / (use the faststream layout for "
+                     "other topic names)",
+                     what, (unsigned char)name[i], i);
+  return rc;
 }
 
-int tm__check_id(const char *id) {
-  if (!id) return tm__error(TIMERS_EINVAL, "id is NULL");
-  size_t n = strnlen(id, TIMERS_ID_MAX + 1);
-  if (n == 0) return tm__error(TIMERS_EINVAL, "id is empty");
-  if (n > TIMERS_ID_MAX)
-    return tm__error(TIMERS_ETOOBIG, "id is longer than %d bytes",
-                     TIMERS_ID_MAX);
-  for (size_t i = 0; i < n; i++) {
+int tm__check_ascii_id(const char *id) {
+  size_t n;
+  int rc = check_length("id", id, TIMERS_ID_MAX, &n);
+  for (size_t i = 0; rc == TIMERS_OK && i < n; i++) {
     unsigned char ch = (unsigned char)id[i];
     if (ch <= 0x20 || ch >= 0x7f)
-      return tm__error(TIMERS_EINVAL,
-                       "id has character 0x%02x at %zu; allowed: printable "
-                       "ASCII without blanks",
-                       ch, i);
+      rc = tm__error(TIMERS_EINVAL,
+                     "id has character 0x%02x at %zu; allowed: printable "
+                     "ASCII without blanks",
+                     ch, i);
   }
-  return TIMERS_OK;
+  return rc;
+}
+
+int tm__check_utf8(const char *what, const char *s, size_t max) {
+  size_t n;
+  int rc = check_length(what, s, max, &n);
+  if (rc == TIMERS_OK && !tm__utf8_valid(s, n))
+    rc = tm__error(TIMERS_EINVAL, "%s is not valid UTF-8", what);
+  return rc;
 }
 
 static int check_headers(const timers_timer *t, size_t *bytes) {
@@ -98,10 +109,11 @@ static int check_time(const timers_timer *t, double now, double *at) {
   return TIMERS_OK;
 }
 
-int tm__check_timer(const timers_timer *t, double now, double *at) {
+int tm__check_timer(const timers_timer *t, const tm_layout_ops *ops,
+                    double now, double *at) {
   if (!t) return tm__error(TIMERS_EINVAL, "timer is NULL");
-  int rc = tm__check_topic(t->topic);
-  if (rc == TIMERS_OK && t->id) rc = tm__check_id(t->id);
+  int rc = ops->check_topic(t->topic);
+  if (rc == TIMERS_OK && t->id) rc = ops->check_id(t->id);
   if (rc != TIMERS_OK) return rc;
   if (t->payload_len && !t->payload)
     return tm__error(TIMERS_EINVAL, "payload_len is %zu but payload is NULL",

@@ -1,93 +1,91 @@
 /*
- * worker.c - worker threads run the handlers. They never touch Redis: a job
- * comes from a poller's work ring and goes back, with its outcome, to the
- * same poller's done ring, which commits it.
+ * worker.c - worker threads (worker.h).
  *
- * Idle workers spin briefly, then sleep on one engine-wide condition
- * variable. Sleep/wake is Dekker-style: a sleeper increments `wsleepers`
- * then re-checks the rings; a poller pushes then reads `wsleepers` with a
- * read-modify-write, so a push is never missed and a busy engine takes no
- * lock on this path.
+ * A worker takes a job from any poller's work ring (round-robin start, so
+ * no poller is favoured) and claims it with a CAS QUEUED -> RUNNING: if
+ * the poller handed it back meanwhile (RELEASED), the worker only returns
+ * it. Idle workers spin briefly when there are cores to spare, then sleep
+ * (lane.h, tm_idle); more workers than cores never spin.
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "clock.h"
-#include "codec.h"
-#include "engine.h"
+#include "error.h"
+#include "job.h"
+#include "layout.h"
+#include "topic.h"
+#include "worker.h"
 
 _Thread_local bool tm__in_handler;
+/* The job whose handler runs on this thread (timers_extend_lease). */
+static _Thread_local tm_job *current_job;
+static _Thread_local const timers_message *current_msg;
 
-void tm__workers_wake(timers_engine *e) {
-  /* An RMW, not a load: it orders after the push, and a sleeper's increment
-   * either precedes it (seen here) or reads from it (then the sleeper sees
-   * the push). */
-  if (atomic_fetch_add(&e->wsleepers, 0) > 0) {
-    tm__lock(e, &e->wlock);
-    tm__count(&e->contention.worker_wakeups, 1);
-    pthread_cond_broadcast(&e->wcond);
-    pthread_mutex_unlock(&e->wlock);
-  }
-}
+typedef struct tm_worker_arg {
+  tm_workers *ws;
+  int index;
+} tm_worker_arg;
 
-static tm_job *pop_any(timers_engine *e, unsigned *rotor) {
+static tm_job *pop_any(tm_workers *ws, unsigned *rotor) {
   tm_job *j;
-  for (int k = 0; k < e->npollers; k++) {
-    tm_poller *p = &e->pollers[(*rotor + (unsigned)k) % (unsigned)e->npollers];
-    if (tm__ring_pop_spmc(&p->work, &j)) return j;
+  for (int k = 0; k < ws->nlanes; k++) {
+    tm_lane *l = ws->lanes[(*rotor + (unsigned)k) % (unsigned)ws->nlanes];
+    if (tm__ring_pop_spmc(&l->work, &j)) return j;
   }
   (*rotor)++;
   return NULL;
 }
 
-static bool rings_empty(timers_engine *e) {
-  for (int k = 0; k < e->npollers; k++)
-    if (tm__ring_size(&e->pollers[k].work)) return false;
-  return true;
+static bool work_or_quit(void *arg) {
+  tm_workers *ws = arg;
+  if (atomic_load_explicit(&ws->quit, memory_order_acquire)) return true;
+  for (int k = 0; k < ws->nlanes; k++)
+    if (tm__ring_size(&ws->lanes[k]->work)) return true;
+  return false;
 }
 
-static void worker_sleep(timers_engine *e) {
-  for (int spin = 0; spin < 200; spin++) {
-    if (!rings_empty(e) || atomic_load(&e->workers_quit)) return;
+static void worker_idle(tm_workers *ws) {
+  for (int spin = 0; ws->spin && spin < 200; spin++) {
+    if (work_or_quit(ws)) return;
     ck_pr_stall();
   }
-  tm__lock(e, &e->wlock);
-  atomic_fetch_add(&e->wsleepers, 1);
-  if (rings_empty(e) && !atomic_load(&e->workers_quit)) {
-    tm__count(&e->contention.worker_sleeps, 1);
-    /* A wake-up cannot be lost (see above); the bound is only a guard. */
-    struct timespec until = tm__mono_timespec(tm__mono_ns() + 1000000000);
-    pthread_cond_timedwait(&e->wcond, &e->wlock, &until);
-  }
-  atomic_fetch_sub(&e->wsleepers, 1);
-  pthread_mutex_unlock(&e->wlock);
+  tm__idle_sleep(&ws->idle, work_or_quit, ws, &ws->core->contention);
 }
 
-static timers_outcome call_handler(tm_job *j, timers_header *headers,
-                                   char *strings) {
+static timers_outcome call_handler(tm_job *j, const tm_core *core) {
   tm_topic *t = j->shard->topic;
-  tm_envelope env;
-  tm__blob_decode(t->layout, j->blob, j->blob_len, &env, headers, strings);
-  if (t->layout == TIMERS_LAYOUT_FASTSTREAM) env.activate_at = j->claimed_score;
-  j->activate_at = env.activate_at;
+  tm_decode_buf buf;
+  tm_decoded d;
+  if (tm__layout_decode(t->ops, j->blob, j->blob_len, j->claimed_score, &buf,
+                        &d) != TIMERS_OK) {
+    j->activate_at = j->claimed_score;
+    return TIMERS_NACK; /* out of memory: delivered again later */
+  }
+  j->activate_at = d.activate_at;
+  j->corrupt = d.corrupt;
   timers_message m = {
       .topic = t->name,
       .id = j->id,
-      .payload = env.payload,
-      .payload_len = env.payload_len,
-      .headers = env.header_count ? headers : NULL,
-      .header_count = env.header_count,
-      .activate_at = env.activate_at,
+      .payload = d.payload,
+      .payload_len = d.payload_len,
+      .headers = d.headers,
+      .header_count = d.header_count,
+      .activate_at = d.activate_at,
       .attempt = j->attempt,
       .shard = j->shard->index,
   };
-  j->fired_at = tm__wall();
+  j->fired_at = (double)tm__server_now_us(core) / 1e6;
+  current_job = j, current_msg = &m;
   tm__in_handler = true;
   timers_outcome o = t->handler(&m, t->userdata);
   tm__in_handler = false;
+  current_job = NULL, current_msg = NULL;
+  tm__decode_buf_free(&buf);
   if (o != TIMERS_ACK && o != TIMERS_NACK && o != TIMERS_REJECT) {
-    tm__log(t->engine, TIMERS_LOG_ERROR,
+    tm__log(&core->log, TIMERS_LOG_ERROR,
             "topic '%s': handler returned %d, not ACK/NACK/REJECT; "
             "treated as NACK", t->name, (int)o);
     o = TIMERS_NACK;
@@ -95,36 +93,102 @@ static timers_outcome call_handler(tm_job *j, timers_header *headers,
   return o;
 }
 
-static void run_job(tm_job *j) {
-  timers_header headers[TIMERS_HEADERS_MAX];
-  char small[2048];
-  size_t need = j->blob_len + 2 * TIMERS_HEADERS_MAX; /* see tm__blob_decode */
-  char *strings = need <= sizeof small ? small : tm__malloc(need);
-  if (strings) {
-    j->outcome = call_handler(j, headers, strings);
-  } else {
-    j->outcome = TIMERS_NACK; /* OOM: redeliver after the lease */
+static void run_job(tm_workers *ws, int index, tm_job *j, tm_lane *lane) {
+  int expected = TM_JOB_QUEUED;
+  j->started_ns = tm__mono_ns();
+  /* acq_rel: publishes started_ns to the poller, which reads it after
+   * seeing RUNNING; a failed CAS means it was handed back (RELEASED). */
+  if (atomic_compare_exchange_strong_explicit(&j->state, &expected,
+                                              TM_JOB_RUNNING,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire)) {
+    j->outcome = call_handler(j, ws->core);
+    j->ran_ns = tm__mono_ns() - j->started_ns;
   }
-  if (strings != small) tm__free(strings);
-  tm_poller *owner = j->shard->owner;
-  tm__ring_push_mpsc(&owner->done, j); /* room: inflight <= capacity */
-  /* Wake the poller only when it has something worth a round trip: its
-   * work ring ran dry (refill, and nothing left to batch with) or a claim's
-   * worth of outcomes is waiting. Not once per job. */
-  if (tm__ring_size(&owner->work) == 0 ||
-      tm__ring_size(&owner->done) >= owner->kick_threshold)
-    tm__poller_kick(owner);
+  tm__ring_push_spsc(&lane->done[index], j); /* room: out <= capacity */
+  /* Kick the poller only if no outcome was waiting already: at most one
+   * kick per poller turn, and every outcome is committed within a turn. */
+  if (!atomic_exchange_explicit(&lane->outcomes, 1, memory_order_acq_rel))
+    tm__wake_kick(&lane->wake, &ws->core->contention);
 }
 
-void *tm__worker_main(void *arg) {
-  timers_engine *e = arg;
-  unsigned rotor = 0;
-  while (!atomic_load_explicit(&e->workers_quit, memory_order_acquire)) {
-    tm_job *j = pop_any(e, &rotor);
-    if (j)
-      run_job(j);
-    else
-      worker_sleep(e);
+static void *worker_main(void *arg) {
+  tm_worker_arg a = *(tm_worker_arg *)arg;
+  tm__free(arg);
+  tm_workers *ws = a.ws;
+  unsigned rotor = (unsigned)a.index;
+  for (;;) {
+    tm_job *j = pop_any(ws, &rotor);
+    if (j) {
+      run_job(ws, a.index, j, j->shard->lane);
+      continue;
+    }
+    if (atomic_load_explicit(&ws->quit, memory_order_acquire)) break;
+    worker_idle(ws);
   }
   return NULL;
+}
+
+int tm__workers_init(tm_workers *w, tm_core *core, tm_lane **lanes,
+                     int nlanes, int n) {
+  w->core = core;
+  w->lanes = lanes;
+  w->nlanes = nlanes;
+  w->n = n;
+  long cores = sysconf(_SC_NPROCESSORS_ONLN);
+  w->spin = cores > 0 && n < cores;
+  tm__idle_init(&w->idle);
+  atomic_init(&w->quit, 0);
+  w->threads = tm__calloc((size_t)n, sizeof *w->threads);
+  return w->threads ? TIMERS_OK : tm__error(TIMERS_ENOMEM, "out of memory");
+}
+
+int tm__workers_start(tm_workers *w) {
+  for (; w->started < w->n; w->started++) {
+    tm_worker_arg *a = tm__malloc(sizeof *a);
+    if (!a) return tm__error(TIMERS_ENOMEM, "out of memory");
+    *a = (tm_worker_arg){w, w->started};
+    if (pthread_create(&w->threads[w->started], NULL, worker_main, a) != 0) {
+      tm__free(a);
+      return tm__error(TIMERS_ESYS, "cannot start worker thread %d",
+                       w->started);
+    }
+  }
+  return TIMERS_OK;
+}
+
+void tm__workers_stop(tm_workers *w) {
+  atomic_store_explicit(&w->quit, 1, memory_order_release);
+  tm__idle_wake_all(&w->idle);
+  for (int i = 0; i < w->started; i++) pthread_join(w->threads[i], NULL);
+  w->started = 0;
+}
+
+void tm__workers_destroy(tm_workers *w) {
+  tm__free(w->threads);
+  w->threads = NULL;
+  if (w->core) tm__idle_destroy(&w->idle);
+  w->core = NULL;
+}
+
+int timers_extend_lease(const timers_message *msg, int ms) {
+  tm__error_clear();
+  if (!msg || msg != current_msg || !current_job)
+    return tm__error(TIMERS_EINVAL, "timers_extend_lease: msg is not the "
+                     "message of the handler running on this thread");
+  if (ms < 1 || ms > 86400000)
+    return tm__error(TIMERS_EINVAL, "timers_extend_lease: ms = %d; allowed "
+                     "1..86400000", ms);
+  tm_job *j = current_job;
+  if (atomic_load_explicit(&j->lost, memory_order_relaxed))
+    return tm__error(TIMERS_ELEASE, "timer '%s': the lease was lost; this "
+                     "run's outcome will be fenced off", j->id);
+  int64_t until = tm__mono_ns() + (int64_t)ms * 1000000;
+  int64_t cur = atomic_load_explicit(&j->keep_until_ns, memory_order_relaxed);
+  while (until > cur &&
+         !atomic_compare_exchange_weak_explicit(&j->keep_until_ns, &cur, until,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed)) {
+  }
+  return TIMERS_OK;
 }

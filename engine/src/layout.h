@@ -1,0 +1,80 @@
+/*
+ * layout.h - how a topic's timers are stored: one small interface, two
+ * implementations (layout_native.c, layout_faststream.c). Adding or fixing
+ * a layout touches its own file; the poller, workers, producers and
+ * inspection only call through this table.
+ */
+#ifndef TIMERS_LAYOUT_H
+#define TIMERS_LAYOUT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "keys.h"
+#include "timers.h"
+
+/* A stored payload, decoded. Pointers go into the blob or the caller's
+ * scratch (tm_decode_buf) and live as long as both. */
+typedef struct tm_decoded {
+  double activate_at;       /* when it was due (envelope, or the score) */
+  const void *payload;
+  size_t payload_len;
+  const timers_header *headers;
+  size_t header_count;
+  bool corrupt;             /* not a valid envelope: raw bytes, no headers */
+} tm_decoded;
+
+typedef struct tm_layout_ops {
+  timers_layout kind;
+  const char *name;              /* "native", "faststream" */
+  const char *claim_flags;       /* CLAIM's flags (scripts.h) */
+  bool has_meta;                 /* shard count recorded in Redis */
+  bool has_wake;                 /* schedules publish wake messages */
+  bool has_tombstones;           /* commits leave dedup tombstones */
+  bool fixed_one_shard;
+  int poll_ms;                   /* longest gap between claims; 0: none */
+  /* Input rules: TIMERS_OK or an error naming what is wrong. */
+  int (*check_topic)(const char *topic);
+  int (*check_id)(const char *id);
+  void (*keys)(tm_keys keys, const tm_names *names, const char *topic,
+               uint32_t shard);
+  /* Bytes of the stored payload of t; 0 (detail set) if it cannot be
+   * encoded in this layout. */
+  size_t (*blob_size)(const timers_timer *t);
+  void (*blob_encode)(const timers_timer *t, double at, char *out);
+  /* Scratch a decode of len bytes may need: header entries, string bytes. */
+  size_t (*headers_bound)(size_t len);
+  size_t (*strings_bound)(size_t len);
+  /* Never fails: a malformed blob is raw bytes (out->corrupt when the
+   * layout considers that corruption). score: the score before the claim. */
+  void (*decode)(const char *blob, size_t len, double score, tm_decoded *out,
+                 timers_header *headers, char *strings);
+} tm_layout_ops;
+
+extern const tm_layout_ops tm__layout_native;
+extern const tm_layout_ops tm__layout_faststream;
+
+const tm_layout_ops *tm__layout_ops(timers_layout kind);
+
+/* A topic's storage as resolved: layout and shard count. */
+typedef struct tm_layout {
+  const tm_layout_ops *ops;
+  uint32_t nshards;
+} tm_layout;
+
+/* Scratch for a decode: small inputs use the inline arrays. */
+typedef struct tm_decode_buf {
+  timers_header *headers;
+  char *strings;
+  timers_header small_headers[16];
+  char small_strings[1024];
+} tm_decode_buf;
+
+/* Decodes with scratch from buf (allocated only if the inline arrays are
+ * too small). TIMERS_OK or TIMERS_ENOMEM. Free with tm__decode_buf_free. */
+int tm__layout_decode(const tm_layout_ops *ops, const char *blob, size_t len,
+                      double score, tm_decode_buf *buf, tm_decoded *out);
+void tm__decode_buf_free(tm_decode_buf *buf);
+
+#endif

@@ -1,0 +1,54 @@
+/*
+ * layout_native.c - this engine's own layout: N shards per topic (keys.h),
+ * the binary envelope of codec.h (activation time, headers, payload),
+ * attempts counted, tombstones for deduplication, wake messages.
+ */
+#include "codec.h"
+#include "error.h"
+#include "layout.h"
+#include "validate.h"
+
+static int check_topic(const char *topic) {
+  return tm__check_name("topic", topic, TIMERS_TOPIC_MAX);
+}
+
+static void keys(tm_keys k, const tm_names *names, const char *topic,
+                 uint32_t shard) {
+  tm__native_keys(k, names->prefix, topic, shard);
+}
+
+static size_t blob_size(const timers_timer *t) {
+  return tm__envelope_size(t);
+}
+
+static size_t strings_bound(size_t len) { return len + 1; }
+
+static void decode(const char *blob, size_t len, double score,
+                   tm_decoded *out, timers_header *headers, char *strings) {
+  tm_envelope env;
+  out->corrupt = tm__envelope_decode(blob, len, &env, headers, strings) != 0;
+  out->activate_at = out->corrupt ? score : env.activate_at;
+  out->payload = env.payload;
+  out->payload_len = env.payload_len;
+  out->headers = env.header_count ? headers : NULL;
+  out->header_count = env.header_count;
+}
+
+const tm_layout_ops tm__layout_native = {
+    .kind = TIMERS_LAYOUT_NATIVE,
+    .name = "native",
+    .claim_flags = "a",
+    .has_meta = true,
+    .has_wake = true,
+    .has_tombstones = true,
+    .fixed_one_shard = false,
+    .poll_ms = 0,
+    .check_topic = check_topic,
+    .check_id = tm__check_ascii_id,
+    .keys = keys,
+    .blob_size = blob_size,
+    .blob_encode = tm__envelope_encode,
+    .headers_bound = tm__envelope_headers_bound,
+    .strings_bound = strings_bound,
+    .decode = decode,
+};

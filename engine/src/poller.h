@@ -1,0 +1,88 @@
+/*
+ * poller.h - a poller thread: it owns some shards and one Redis connection
+ * and is the only thread that claims, extends and settles their timers.
+ *
+ *   poller.c    the thread: turns, sleeping, reconnecting, stopping
+ *   turn.c      one round trip: settle steps, then claims, pipelined
+ *   inflight.c  the timers it holds: taking outcomes back from workers,
+ *               heartbeats of running handlers, handing back unstarted ones
+ *
+ * Fields under "poller only" are touched by the poller thread alone; the
+ * rest say who writes them and with which memory order.
+ */
+#ifndef TIMERS_POLLER_H
+#define TIMERS_POLLER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "conn.h"
+#include "core.h"
+#include "job.h"
+#include "lane.h"
+#include "topic.h"
+
+typedef struct tm_poller {
+  tm_core *core;
+  tm_idle *idle;                 /* sleeping workers, woken after a push */
+  int index;
+  int nworkers;                  /* all workers (each has a done ring) */
+  int worker_share;              /* workers per poller, at least 1 */
+  pthread_t thread;
+  bool started;
+  tm_shard **shards;             /* not owned */
+  size_t nshards;
+  tm_lane lane;
+  unsigned capacity;             /* jobs out at most: ring size - 1 */
+
+  /* ---- poller only */
+  tm_conn conn;
+  tm_job held;                   /* sentinel: jobs whose lease it holds */
+  unsigned nheld;
+  unsigned out;                  /* jobs pushed, not yet back */
+  int64_t next_scan_ns;          /* monotonic: next heartbeat/release check */
+  int64_t avg_run_ns;            /* EWMA of handler durations; 0: unknown */
+  unsigned budget;               /* timers to claim per turn (adaptive) */
+  size_t rotor;                  /* fair start among due shards */
+  bool starved;                  /* the last turn had no room for a due
+                                    shard: outcomes will wake it */
+  int64_t backoff_ns;            /* reconnect backoff */
+  tm_ratelimit log_conn, log_overrun, log_lost, log_corrupt;
+
+  /* ---- written by the poller, read by stats (relaxed) */
+  _Atomic int connected;
+  _Atomic uint64_t lateness[TIMERS_LATENCY_BUCKETS];
+  _Atomic uint64_t lateness_sum_us;
+  _Atomic uint64_t inflight;     /* claimed, not yet settled */
+} tm_poller;
+
+/* engine.c's side */
+int tm__poller_init(tm_poller *p, tm_core *core, tm_idle *idle, int index,
+                    int nworkers, int npollers, size_t max_shards);
+int tm__poller_start(tm_poller *p);
+void tm__poller_join(tm_poller *p);
+/* After every thread has stopped. */
+void tm__poller_destroy(tm_poller *p);
+/* Thread-safe. */
+void tm__poller_kick(tm_poller *p);
+
+/* turn.c: one round trip; TIMERS_ECONN when the connection was lost. */
+int tm__turn(tm_poller *p, bool stopping);
+
+/* inflight.c */
+void tm__held_add(tm_poller *p, tm_job *j);
+/* Takes finished and skipped jobs back from the workers. */
+void tm__drain_done(tm_poller *p);
+/* Queues extensions of running handlers and hand-backs of unstarted
+ * timers (all of them when stopping) when they are due. */
+void tm__scan_held(tm_poller *p, bool stopping, int64_t drain_deadline);
+/* A settle step was answered (result: 0 fenced off, 1 done, or for an
+ * extension the new token) or dropped (result NULL). */
+void tm__settled(tm_poller *p, tm_settle *st, const redisReply *result);
+/* Whether anything still needs this poller before it may exit. */
+bool tm__poller_busy(const tm_poller *p);
+void tm__job_free(void *job);
+
+#endif

@@ -1,0 +1,435 @@
+/*
+ * turn.c - one round trip of a poller: the settle steps of its shards
+ * (commits, extensions, hand-backs, nacks: one SETTLE call per shard), then
+ * the claims of every due shard, all pipelined; then every reply in order.
+ *
+ * Claims are sized by what the workers can start soon, not by ring room:
+ * a poller keeps out at most its share of the workers plus as many queued
+ * timers as that share starts within a quarter of the lease (from the
+ * measured handler time), never more than the ring holds. A timer claimed
+ * is thus started well within its lease; one that is not is handed back
+ * (inflight.c).
+ *
+ * The claim budget starts at one claim_batch (Redis writes a pipeline's
+ * replies only after running all of it, so 8 shards x 256 timers at once
+ * would delay the first handler of a burst by the whole pipeline). While
+ * every claim comes back full (a backlog), the budget doubles each turn up
+ * to budget_max(); the first short claim resets it.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "clock.h"
+#include "error.h"
+#include "poller.h"
+#include "scripts.h"
+
+/* At most this many timers per turn: a batch per shard, and at least
+ * TM_BACKLOG_BATCHES batches, so a backlog on few shards pipelines claims. */
+enum { TM_BACKLOG_BATCHES = 4 };
+
+typedef enum { CALL_SETTLE, CALL_CLAIM } call_kind;
+
+typedef struct tm_call {
+  call_kind kind;
+  tm_shard *shard;
+  unsigned count;    /* settle: steps sent; claim: timers asked for */
+  bool expected_due; /* claim: a known score said the shard was due */
+} tm_call;
+
+typedef struct tm_turn {
+  tm_call *calls;
+  size_t ncalls, max_calls;
+  int64_t sent_ns;          /* monotonic, when the pipeline was written */
+  int64_t sent_wall_us;
+  bool starved;             /* a due shard got no room */
+  bool caught_up;           /* a claim got fewer timers than it asked */
+  bool stopping;
+} tm_turn;
+
+/* ---------------------------------------------------------------- settle */
+
+/* Per step: op, token, id, x, y; x and y formatted into scratch. */
+enum { TM_SCRATCH = 48 };
+
+static void step_args(const tm_settle *st, bool tomb, char *x, char *y) {
+  tm_job *j = st->job;
+  x[0] = y[0] = '\0';
+  switch (st->op) {
+    case 'c':
+      if (tomb)
+        snprintf(x, TM_SCRATCH, "%016" PRIx64,
+                 tm__timer_token(j->id, j->id_len, j->blob, j->blob_len));
+      break;
+    case 'r':
+      snprintf(x, TM_SCRATCH, "%s", j->prev_score);
+      if (j->attempt >= 2) snprintf(y, TM_SCRATCH, "%" PRIu32, j->attempt - 1);
+      break;
+    case 'n':
+      snprintf(x, TM_SCRATCH, "%d", j->shard->topic->lease_ms);
+      break;
+    default:
+      break;
+  }
+}
+
+static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
+  unsigned n = s->nsettle < TM_COMMIT_MAX ? (unsigned)s->nsettle : TM_COMMIT_MAX;
+  size_t argc = TM_NKEYS + TM_SETTLE_ARGS + TM_SETTLE_STRIDE * (size_t)n;
+  const char **argv = tm__malloc(sizeof *argv * argc);
+  size_t *len = tm__malloc(sizeof *len * argc);
+  char *scratch = tm__malloc((size_t)n * 2 * TM_SCRATCH + 64);
+  int rc = TIMERS_OK;
+  if (!argv || !len || !scratch) {
+    rc = tm__error(TIMERS_ENOMEM, "out of memory");
+    goto out;
+  }
+  const tm_topic *tp = s->topic;
+  bool tomb = tp->ops->has_tombstones && p->core->cfg.dedup_window_ms > 0;
+  char *lease = scratch + (size_t)n * 2 * TM_SCRATCH, *window = lease + 32;
+  snprintf(lease, 32, "%d", tp->lease_ms);
+  snprintf(window, 32, "%d", tomb ? p->core->cfg.dedup_window_ms : 0);
+  size_t a = 0;
+  for (int k = 0; k < TM_NKEYS; k++) argv[a++] = s->keys[k];
+  argv[a++] = lease;
+  argv[a++] = window;
+  for (unsigned k = 0; k < n; k++) {
+    tm_settle *st = &s->settle[k];
+    char *x = scratch + 2 * k * TM_SCRATCH, *y = x + TM_SCRATCH;
+    step_args(st, tomb, x, y);
+    argv[a++] = &st->op; /* one byte, see len below */
+    argv[a++] = st->job->token;
+    argv[a++] = st->job->id;
+    argv[a++] = x;
+    argv[a++] = y;
+  }
+  for (size_t k = 0; k < argc; k++) len[k] = strlen(argv[k]);
+  for (unsigned k = 0; k < n; k++) len[TM_NKEYS + TM_SETTLE_ARGS + 5 * k] = 1;
+  rc = tm__conn_append_script(&p->conn, TM_SCRIPT_SETTLE, TM_NKEYS, (int)argc,
+                              argv, len);
+  if (rc == TIMERS_OK)
+    t->calls[t->ncalls++] = (tm_call){CALL_SETTLE, s, n, false};
+out:
+  tm__free(argv), tm__free(len), tm__free(scratch);
+  return rc;
+}
+
+/* Removes the first n steps of s (answered or dropped). */
+static void settle_consume(tm_shard *s, size_t n) {
+  s->nsettle -= n;
+  memmove(s->settle, s->settle + n, sizeof *s->settle * s->nsettle);
+}
+
+/* ----------------------------------------------------------------- claims */
+
+/* Jobs this poller may have out for shard s's topic: its workers plus the
+ * queued timers they start within a quarter of the lease. */
+static unsigned target_out(const tm_poller *p, const tm_shard *s) {
+  unsigned share = (unsigned)p->worker_share;
+  if (p->avg_run_ns <= 0) return share; /* unknown: be careful */
+  double window = (double)s->topic->lease_ms * 1e6 / 4;
+  double queued = share * window / (double)p->avg_run_ns;
+  double total = share + queued;
+  return total >= p->capacity ? p->capacity : (unsigned)total;
+}
+
+/* Room for a claim on s: the target, the ring, the topic's limit. The
+ * topic share is reserved now and the unused part given back later. */
+static unsigned claim_room(tm_poller *p, tm_shard *s, unsigned want) {
+  unsigned target = target_out(p, s);
+  unsigned room = target > p->out ? target - p->out : 0;
+  unsigned n = want < room ? want : room;
+  tm_topic *tp = s->topic;
+  if (n && tp->max_inflight) {
+    int used = atomic_fetch_add_explicit(&tp->inflight, (int)n,
+                                         memory_order_relaxed);
+    int left = tp->max_inflight - used;
+    unsigned take = left <= 0 ? 0 : (unsigned)left < n ? (unsigned)left : n;
+    atomic_fetch_sub_explicit(&tp->inflight, (int)(n - take),
+                              memory_order_relaxed);
+    return take;
+  }
+  if (n) atomic_fetch_add_explicit(&tp->inflight, (int)n, memory_order_relaxed);
+  return n;
+}
+
+static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
+                        bool expected) {
+  char lease[16], count[16];
+  snprintf(lease, sizeof lease, "%d", s->topic->lease_ms);
+  snprintf(count, sizeof count, "%u", n);
+  const char *argv[TM_NKEYS + 3];
+  size_t len[TM_NKEYS + 3];
+  for (int k = 0; k < TM_NKEYS; k++) argv[k] = s->keys[k];
+  argv[TM_NKEYS] = lease;
+  argv[TM_NKEYS + 1] = count;
+  argv[TM_NKEYS + 2] = s->topic->ops->claim_flags;
+  for (int k = 0; k < TM_NKEYS + 3; k++) len[k] = strlen(argv[k]);
+  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_CLAIM, TM_NKEYS,
+                                  TM_NKEYS + 3, argv, len);
+  if (rc == TIMERS_OK)
+    t->calls[t->ncalls++] = (tm_call){CALL_CLAIM, s, n, expected};
+  return rc;
+}
+
+static bool shard_due_now(tm_shard *s, int64_t now_us, int64_t mono) {
+  return tm__shard_due(s) <= now_us && mono >= s->retry_at_ns;
+}
+
+/* Claims every due shard for an equal share of the turn's budget (equal
+ * shares keep the last of many due shards from starving). A share over
+ * claim_batch is several claims, pipelined: each takes the next timers, as
+ * the previous ones are leased by then. */
+static int append_claims(tm_poller *p, tm_turn *t) {
+  int64_t now_us = tm__server_now_us(p->core), mono = tm__mono_ns();
+  unsigned batch = (unsigned)p->core->cfg.claim_batch;
+  unsigned budget = p->budget, ndue = 0;
+  unsigned room = p->capacity - p->out;
+  if (budget > room) budget = room;
+  for (size_t k = 0; k < p->nshards; k++)
+    ndue += shard_due_now(p->shards[k], now_us, mono);
+  for (size_t k = 0; k < p->nshards && ndue; k++) {
+    tm_shard *s = p->shards[(p->rotor + k) % p->nshards];
+    if (!shard_due_now(s, now_us, mono)) continue;
+    unsigned share = budget / ndue--;
+    if (share == 0) share = budget;
+    for (bool first = true; t->ncalls < t->max_calls; first = false) {
+      unsigned want = share < batch ? share : batch;
+      unsigned n = want ? claim_room(p, s, want) : 0;
+      if (n == 0) { /* no room: workers busy, or max_inflight */
+        if (first) {
+          t->starved = true;
+          tm__count(&s->counters.ring_full, 1);
+        }
+        break;
+      }
+      /* Only the first claim of a shard expects timers for sure: an empty
+       * one after it means the backlog ended, not contention. */
+      int rc = append_claim(p, s, t, n, first);
+      if (rc != TIMERS_OK) {
+        atomic_fetch_sub_explicit(&s->topic->inflight, (int)n,
+                                  memory_order_relaxed);
+        return rc;
+      }
+      budget -= n, share -= n;
+      p->out += n; /* reserved; the unused part is given back */
+      if (share == 0) break;
+    }
+  }
+  p->rotor++;
+  return TIMERS_OK;
+}
+
+static tm_job *job_new(tm_shard *s, redisReply *const *f, const char *lease,
+                       int64_t sent_ns) {
+  const redisReply *id = f[0], *blob = f[1];
+  tm_job *j = tm__malloc(sizeof *j + id->len + 1 + blob->len);
+  if (!j) return NULL;
+  memset(j, 0, sizeof *j);
+  j->shard = s;
+  snprintf(j->token, sizeof j->token, "%s", lease);
+  snprintf(j->prev_score, sizeof j->prev_score, "%s",
+           f[3]->type == REDIS_REPLY_STRING ? f[3]->str : "0");
+  j->claimed_score = strtod(j->prev_score, NULL);
+  j->attempt = f[2]->type == REDIS_REPLY_INTEGER ? (uint32_t)f[2]->integer : 0;
+  j->refreshed_ns = sent_ns; /* the lease began after this */
+  j->lease_until_ns = sent_ns + (int64_t)s->topic->lease_ms * 1000000;
+  atomic_init(&j->state, TM_JOB_QUEUED);
+  j->id = j->data;
+  j->id_len = id->len;
+  memcpy(j->id, id->str, id->len);
+  j->id[id->len] = '\0';
+  j->blob = j->data + id->len + 1;
+  j->blob_len = blob->len;
+  memcpy(j->blob, blob->str, blob->len);
+  return j;
+}
+
+static bool claim_reply_ok(const redisReply *r) {
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != TM_CLAIM_REPLY_LEN)
+    return false;
+  for (int k = 0; k < TM_CLAIM_ITEMS; k++)
+    if (k != TM_CLAIM_HEALED && r->element[k]->type != REDIS_REPLY_STRING)
+      return false;
+  return r->element[TM_CLAIM_ITEMS]->type == REDIS_REPLY_ARRAY;
+}
+
+/* Server time from the reply: the clock skew, and when the shard is next
+ * due (a FASTSTREAM shard at least every poll_ms: other writers of that
+ * layout announce nothing). */
+static void note_times(tm_poller *p, tm_shard *s, const redisReply *r,
+                       const tm_turn *t) {
+  int64_t server = tm__secs_to_us(strtod(r->element[TM_CLAIM_NOW]->str, NULL));
+  int64_t local = (t->sent_wall_us + tm__secs_to_us(tm__wall())) / 2;
+  if (server != INT64_MAX)
+    atomic_store_explicit(&p->core->skew_us, server - local,
+                          memory_order_relaxed);
+  const redisReply *nx = r->element[TM_CLAIM_NEXT];
+  int64_t next = nx->len ? tm__secs_to_us(strtod(nx->str, NULL)) : INT64_MAX;
+  int poll = s->topic->ops->poll_ms;
+  if (poll && server != INT64_MAX && next > server + poll * 1000LL)
+    next = server + poll * 1000LL;
+  atomic_store_explicit(&s->next_due_us, next, memory_order_relaxed);
+  atomic_store_explicit(&s->last_claim_us, server, memory_order_relaxed);
+}
+
+/* Pushes the claimed timers to the workers; returns how many. */
+static unsigned take_claim(tm_poller *p, tm_call *c, const redisReply *r,
+                           const tm_turn *t) {
+  tm_shard *s = c->shard;
+  note_times(p, s, r, t);
+  const redisReply *h = r->element[TM_CLAIM_HEALED];
+  if (h->type == REDIS_REPLY_INTEGER && h->integer > 0)
+    tm__count(&s->counters.self_healed, (uint64_t)h->integer);
+  const char *lease = r->element[TM_CLAIM_LEASE]->str;
+  const redisReply *items = r->element[TM_CLAIM_ITEMS];
+  unsigned got = 0;
+  for (size_t k = 0; k + TM_CLAIM_STRIDE <= items->elements && got < c->count;
+       k += TM_CLAIM_STRIDE) {
+    redisReply *const *f = &items->element[k];
+    if (f[0]->type != REDIS_REPLY_STRING || f[1]->type != REDIS_REPLY_STRING)
+      continue;
+    tm_job *j = job_new(s, f, lease, t->sent_ns);
+    if (!j) break; /* OOM: the lease runs out, then it is claimed again */
+    tm__held_add(p, j);
+    tm__ring_push_spmc(&p->lane.work, j); /* cannot fail: out <= capacity */
+    got++;
+  }
+  return got;
+}
+
+static void claim_failed(tm_poller *p, tm_shard *s) {
+  uint32_t n = atomic_load_explicit(&s->consecutive_errors,
+                                    memory_order_relaxed) + 1;
+  atomic_store_explicit(&s->consecutive_errors, n, memory_order_relaxed);
+  atomic_store_explicit(&s->state, TIMERS_SHARD_ERROR, memory_order_relaxed);
+  tm__count(&s->counters.redis_errors, 1);
+  s->backoff_ns = s->backoff_ns ? s->backoff_ns * 2 : 10 * 1000000;
+  if (s->backoff_ns > 5000 * 1000000LL) s->backoff_ns = 5000 * 1000000LL;
+  s->retry_at_ns = tm__mono_ns() + s->backoff_ns;
+  tm__log_limited(&p->core->log, &s->errlog, TIMERS_LOG_ERROR,
+                  "shard %s: %s (%u failures in a row; retrying in %lld ms)",
+                  s->keys[TM_KEY_Z], timers_last_error(), n,
+                  (long long)(s->backoff_ns / 1000000));
+}
+
+static void claim_succeeded(tm_poller *p, tm_shard *s) {
+  if (atomic_load_explicit(&s->state, memory_order_relaxed) !=
+      TIMERS_SHARD_OK) {
+    tm__log(&p->core->log, TIMERS_LOG_WARN, "shard %s: claims work again",
+            s->keys[TM_KEY_Z]);
+    tm__ratelimit_reset(&s->errlog);
+  }
+  atomic_store_explicit(&s->state, TIMERS_SHARD_OK, memory_order_relaxed);
+  atomic_store_explicit(&s->consecutive_errors, 0, memory_order_relaxed);
+  s->backoff_ns = 0;
+  s->retry_at_ns = 0;
+}
+
+static void finish_claim(tm_poller *p, tm_call *c, const redisReply *r,
+                         int rr, tm_turn *t) {
+  tm_shard *s = c->shard;
+  unsigned got = 0;
+  if (rr == TIMERS_OK && !claim_reply_ok(r))
+    rr = tm__error(TIMERS_EREDIS, "unexpected claim reply");
+  if (rr == TIMERS_OK) {
+    claim_succeeded(p, s);
+    got = take_claim(p, c, r, t);
+  } else if (rr == TIMERS_EREDIS) {
+    claim_failed(p, s);
+  }
+  if (got < c->count) t->caught_up = true;
+  unsigned unused = c->count - got;
+  p->out -= unused;
+  atomic_fetch_sub_explicit(&s->topic->inflight, (int)unused,
+                            memory_order_relaxed);
+  tm__count(&s->counters.claim_calls, 1);
+  tm__count(&s->counters.claimed, got);
+  if (got == 0 && rr == TIMERS_OK && c->expected_due)
+    tm__count(&s->counters.contested, 1);
+  if (got) tm__idle_wake(p->idle, got, &p->core->contention);
+}
+
+/* A settle call's replies; on failure its steps stay queued and the shard
+ * backs off, except past the drain deadline of a stop (then dropped: the
+ * leases run out and the timers are delivered again). */
+static void finish_settle(tm_poller *p, tm_call *c, const redisReply *r,
+                          int rr, const tm_turn *t) {
+  tm_shard *s = c->shard;
+  bool ok = rr == TIMERS_OK && r->type == REDIS_REPLY_ARRAY &&
+            r->elements == c->count;
+  if (ok || (t->stopping && tm__mono_ns() >= atomic_load(
+                                &p->core->drain_deadline_ns))) {
+    for (unsigned k = 0; k < c->count; k++)
+      tm__settled(p, &s->settle[k], ok ? r->element[k] : NULL);
+    settle_consume(s, c->count);
+    return;
+  }
+  if (rr == TIMERS_OK) tm__error(TIMERS_EREDIS, "unexpected settle reply");
+  if (rr != TIMERS_ECONN) claim_failed(p, s);
+}
+
+/* Reads every reply of the turn in order; after a lost connection the
+ * remaining claims are forgotten (their leases run out) and the remaining
+ * settle steps stay queued. */
+static int read_replies(tm_poller *p, tm_turn *t) {
+  int rc = TIMERS_OK;
+  for (size_t k = 0; k < t->ncalls; k++) {
+    tm_call *c = &t->calls[k];
+    redisReply *r = NULL;
+    int rr = rc == TIMERS_OK ? tm__conn_reply(&p->conn, &r) : TIMERS_ECONN;
+    if (rr == TIMERS_ECONN) rc = rr;
+    if (c->kind == CALL_CLAIM)
+      finish_claim(p, c, r, rr, t);
+    else
+      finish_settle(p, c, r, rr, t);
+    if (r) freeReplyObject(r);
+  }
+  return rc;
+}
+
+static unsigned budget_max(const tm_poller *p) {
+  size_t batches = p->nshards > TM_BACKLOG_BATCHES ? p->nshards
+                                                   : TM_BACKLOG_BATCHES;
+  return (unsigned)p->core->cfg.claim_batch * (unsigned)batches;
+}
+
+static void adapt_budget(tm_poller *p, const tm_turn *t) {
+  bool claimed = false;
+  for (size_t k = 0; k < t->ncalls && !claimed; k++)
+    claimed = t->calls[k].kind == CALL_CLAIM;
+  if (!claimed) return;
+  unsigned most = budget_max(p);
+  if (t->caught_up)
+    p->budget = (unsigned)p->core->cfg.claim_batch;
+  else if (p->budget < most)
+    p->budget = p->budget * 2 < most ? p->budget * 2 : most;
+}
+
+int tm__turn(tm_poller *p, bool stopping) {
+  size_t max_calls = 2 * p->nshards + TM_BACKLOG_BATCHES + 1;
+  tm_call calls_small[64];
+  tm_turn t = {.calls = max_calls <= 64 ? calls_small
+                                        : tm__malloc(sizeof(tm_call) * max_calls),
+               .max_calls = max_calls,
+               .stopping = stopping};
+  if (!t.calls) return tm__error(TIMERS_ENOMEM, "out of memory");
+  t.sent_ns = tm__mono_ns();
+  t.sent_wall_us = tm__secs_to_us(tm__wall());
+  int rc = TIMERS_OK;
+  for (size_t k = 0; k < p->nshards && rc == TIMERS_OK; k++) {
+    tm_shard *s = p->shards[k];
+    if (s->nsettle && t.sent_ns >= s->retry_at_ns)
+      rc = append_settle(p, s, &t);
+  }
+  if (!stopping && rc == TIMERS_OK) rc = append_claims(p, &t);
+  int rr = read_replies(p, &t);
+  adapt_budget(p, &t);
+  if (t.calls != calls_small) tm__free(t.calls);
+  p->starved = t.starved;
+  return rr != TIMERS_OK ? rr : rc;
+}
