@@ -114,7 +114,9 @@ static const char schedule_lua[] = DENY_OOM CHECK_TYPES
  * equals the activation time in its envelope (format 1: byte 1 is the
  * format, bytes 2-9 the time in microseconds) was never claimed, so it is
  * attempt 1. Only a re-claim (the score is an old lease, or a nack's retry
- * time) reads and writes KEYS[3], counting a missing entry as 1. */
+ * time) reads and writes KEYS[3], counting a missing entry as 1. A payload
+ * that is not this envelope has no activation time: its attempts are
+ * always counted in KEYS[3] (a missing entry is 0). */
 static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
     "local function activation_us(blob)\n"
     "  if #blob < 11 or string.byte(blob, 1) ~= 1 then return nil end\n"
@@ -134,7 +136,7 @@ static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
     "  else ids[#ids + 1] = due[i]; scores[#scores + 1] = due[i + 1] end\n"
     "end\n"
     "local blobs = #ids > 0 and redis.call('HMGET', KEYS[2], unpack(ids)) or {}\n"
-    "local leases, dead, again, again_at = {}, {}, {}, {}\n"
+    "local leases, dead, again, again_at, base = {}, {}, {}, {}, {}\n"
     "for i, id in ipairs(ids) do\n"
     "  if blobs[i] then\n"
     "    local n = 0\n"
@@ -145,6 +147,7 @@ static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
     "      else\n"
     "        again[#again + 1] = id\n"
     "        again_at[#again_at + 1] = #out + 3\n"
+    "        base[#base + 1] = at and 1 or 0\n"
     "      end\n"
     "    end\n"
     "    out[#out + 1] = id\n"
@@ -161,7 +164,7 @@ static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
     "if #again > 0 then\n"
     "  local seen = redis.call('HMGET', KEYS[3], unpack(again))\n"
     "  for k, id in ipairs(again) do\n"
-    "    local n = (tonumber(seen[k]) or 1) + 1\n"
+    "    local n = (tonumber(seen[k]) or base[k]) + 1\n"
     "    out[again_at[k]] = n\n"
     "    counts[#counts + 1] = id\n"
     "    counts[#counts + 1] = n\n"

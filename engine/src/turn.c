@@ -77,6 +77,15 @@ static void step_args(const tm_settle *st, bool tomb, char *x, char *y) {
   }
 }
 
+static const char *op_name(char op) {
+  switch (op) {
+    case 'c': return "c";
+    case 'e': return "e";
+    case 'r': return "r";
+    default: return "n";
+  }
+}
+
 static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
   unsigned n = s->nsettle < TM_COMMIT_MAX ? (unsigned)s->nsettle : TM_COMMIT_MAX;
   size_t argc = TM_NKEYS + TM_SETTLE_ARGS + TM_SETTLE_STRIDE * (size_t)n;
@@ -101,14 +110,13 @@ static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
     tm_settle *st = &s->settle[k];
     char *x = scratch + 2 * k * TM_SCRATCH, *y = x + TM_SCRATCH;
     step_args(st, tomb, x, y);
-    argv[a++] = &st->op; /* one byte, see len below */
+    argv[a++] = op_name(st->op);
     argv[a++] = st->job->token;
     argv[a++] = st->job->id;
     argv[a++] = x;
     argv[a++] = y;
   }
   for (size_t k = 0; k < argc; k++) len[k] = strlen(argv[k]);
-  for (unsigned k = 0; k < n; k++) len[TM_NKEYS + TM_SETTLE_ARGS + 5 * k] = 1;
   rc = tm__conn_append_script(&p->conn, TM_SCRIPT_SETTLE, TM_NKEYS, (int)argc,
                               argv, len);
   if (rc == TIMERS_OK)
