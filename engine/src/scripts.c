@@ -41,7 +41,15 @@
   "local now = tonumber(t[1]) + tonumber(t[2]) / 1e6\n"                      \
   "local function score(s) return string.format('%.6f', s) end\n"
 
-static const char schedule_lua[] = DENY_OOM CHECK_TYPES
+/* Reads before writes: a wrong-type z, p or d fails in HMGET / ZMSCORE /
+ * EXISTS before anything is written; a (only written when a timer is
+ * replaced) is checked by type. */
+static const char schedule_lua[] = DENY_OOM
+    "local ty = redis.call('TYPE', KEYS[3])['ok']\n"
+    "if ty ~= 'none' and ty ~= 'hash' then\n"
+    "  return redis.error_reply('WRONGTYPE key ' .. KEYS[3] .. ' holds a ' ..\n"
+    "                           ty .. ', not a hash')\n"
+    "end\n"
     "local n = tonumber(ARGV[3])\n"
     "local ids, tombs, anytomb = {}, {}, false\n"
     "for k = 1, n do\n"
@@ -51,14 +59,31 @@ static const char schedule_lua[] = DENY_OOM CHECK_TYPES
     "  anytomb = anytomb or ARGV[b + 4] ~= ''\n"
     "end\n"
     "local stored = redis.call('HMGET', KEYS[2], unpack(ids))\n"
-    "local present = redis.call('ZMSCORE', KEYS[1], unpack(ids))\n"
-    "local dead = anytomb and redis.call('ZMSCORE', KEYS[4], unpack(tombs)) or {}\n"
+    "local same = {}\n" /* stored with this very envelope: still there? */
+    "for k = 1, n do\n"
+    "  if stored[k] and stored[k] == ARGV[3 + 4 * (k - 1) + 3] then\n"
+    "    same[#same + 1] = k\n"
+    "  end\n"
+    "end\n"
+    "local present = {}\n"
+    "if #same > 0 then\n"
+    "  local ask = {}\n"
+    "  for i, k in ipairs(same) do ask[i] = ids[k] end\n"
+    "  local got = redis.call('ZMSCORE', KEYS[1], unpack(ask))\n"
+    "  for i, k in ipairs(same) do present[k] = got[i] end\n"
+    "else\n"
+    "  redis.call('ZSCORE', KEYS[1], '-')\n" /* type check of z */
+    "end\n"
+    "local dead = {}\n"
+    "if anytomb and redis.call('EXISTS', KEYS[4]) == 1 then\n"
+    "  dead = redis.call('ZMSCORE', KEYS[4], unpack(tombs))\n"
+    "end\n"
     "local zargs, hargs, reset, skipped = {}, {}, {}, 0\n"
     "local earliest, earliest_s\n"
     "for k = 1, n do\n"
     "  local b = 3 + 4 * (k - 1)\n"
     "  local s, id, blob = ARGV[b + 1], ARGV[b + 2], ARGV[b + 3]\n"
-    "  if (stored[k] == blob and present[k]) or dead[k] then\n"
+    "  if present[k] or dead[k] then\n"
     "    skipped = skipped + 1\n" /* a retried write, or fired recently */
     "  else\n"
     "    zargs[#zargs + 1] = s\n"
