@@ -477,8 +477,10 @@ static void test_orphans_and_corrupt(void) {
   behave_init(&b, 0);
   timers_engine *e = start_engine(&cfg, "odd", &b, NULL);
   double now = timers_now();
-  raw_cmd("ZADD timers:{odd:0}:z %f orphan %f junk", now - 1, now - 1);
+  /* payload first: a claim between the two writes must not see junk
+   * without its payload (it would be healed away as an orphan) */
   raw_cmd("HSET timers:{odd:0}:p junk not-an-envelope");
+  raw_cmd("ZADD timers:{odd:0}:z %f orphan %f junk", now - 1, now - 1);
   /* hint the engine: schedule something due now */
   timers_timer t = timer_in("odd", "ok", 0);
   CHECK_OK(timers_schedule(e, &t, NULL, 0));
