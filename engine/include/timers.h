@@ -211,8 +211,9 @@ typedef timers_outcome (*timers_handler)(const timers_message *msg,
 
 /* From inside a handler, about msg (the message it was given): keep the
  * lease for at least `ms` more milliseconds, beyond max_handler_ms if
- * needed (like extending a job lock). Asynchronous: the engine's poller
- * applies it within milliseconds. TIMERS_ELEASE if the engine already
+ * needed (like extending a job lock): the engine's heartbeat (every
+ * lease_ms / 3) keeps extending the lease until then. TIMERS_ELEASE if the
+ * engine already
  * knows the lease was lost (another holder has the timer: the outcome of
  * this run will be fenced off); TIMERS_EINVAL if msg is not the message
  * of the handler running on this thread, or ms is not 1..86400000. */
@@ -378,7 +379,8 @@ TIMERS_API int timers_is_pending(timers_engine *e, const char *topic,
 
 /* Walks the ids of a topic's timers in pages (never one giant reply), in
  * activation order across all shards. A timer being handled has its lease
- * expiry as time: it is listed without `before`, not with before = now. */
+ * expiry as time: it is listed without `before`, not with before = now.
+ * Close every iterator before destroying its engine. */
 typedef struct timers_pending_iter timers_pending_iter;
 
 /* has_before false: all timers. Thread-safe (the iterator is not: use it
