@@ -83,7 +83,7 @@ static int check_new_topic(timers_engine *e, const char *topic,
   int rc = tm__subscribe_options_check(opts);
   if (rc == TIMERS_OK) rc = tm__layout_ops(opts->layout)->check_topic(topic);
   if (rc != TIMERS_OK) return rc;
-  if (atomic_load(&e->core.state) != TM_CREATED)
+  if (atomic_load_explicit(&e->core.state, memory_order_acquire) != TM_CREATED)
     return tm__error(TIMERS_ESTATE, "%s '%s' after start", what, topic);
   return TIMERS_OK;
 }
@@ -188,12 +188,14 @@ static void join_threads(timers_engine *e) {
 int timers_engine_start(timers_engine *e) {
   tm__error_clear();
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
-  if (atomic_load(&e->core.state) != TM_CREATED)
+  if (atomic_load_explicit(&e->core.state, memory_order_acquire) != TM_CREATED)
     return tm__error(TIMERS_ESTATE, "engine was already started");
   int rc = tm__pool_run(&e->pool, check_shard_counts, e);
   if (rc == TIMERS_OK) rc = create_parts(e);
   if (rc != TIMERS_OK) return rc;
-  atomic_store(&e->core.state, TM_RUNNING);
+  /* release: the frozen topic table and parts, to threads that read the
+   * state (producers' hints) */
+  atomic_store_explicit(&e->core.state, TM_RUNNING, memory_order_release);
   if ((rc = spawn_threads(e)) != TIMERS_OK) {
     char why[256];
     snprintf(why, sizeof why, "%s", timers_last_error());
@@ -213,17 +215,24 @@ int timers_engine_stop(timers_engine *e) {
     return tm__error(TIMERS_ESTATE, "stop from inside a handler would wait "
                                     "for itself; stop from another thread");
   int expected = TM_RUNNING;
-  atomic_store(&e->core.drain_deadline_ns,
-               tm__mono_ns() + (int64_t)e->core.cfg.drain_timeout_ms * 1000000);
-  if (!atomic_compare_exchange_strong(&e->core.state, &expected,
-                                      TM_STOPPING)) {
+  /* The deadline is written before the state's seq_cst CAS, which pollers
+   * read (seq_cst) before the deadline. */
+  atomic_store_explicit(&e->core.drain_deadline_ns,
+                        tm__mono_ns() +
+                            (int64_t)e->core.cfg.drain_timeout_ms * 1000000,
+                        memory_order_relaxed);
+  if (!atomic_compare_exchange_strong_explicit(&e->core.state, &expected,
+                                               TM_STOPPING, memory_order_seq_cst,
+                                               memory_order_seq_cst)) {
     expected = TM_CREATED;
-    atomic_compare_exchange_strong(&e->core.state, &expected, TM_STOPPED);
+    atomic_compare_exchange_strong_explicit(&e->core.state, &expected,
+                                            TM_STOPPED, memory_order_seq_cst,
+                                            memory_order_seq_cst);
     return TIMERS_OK;
   }
   for (int i = 0; i < e->npollers; i++) tm__poller_kick(&e->pollers[i]);
   join_threads(e);
-  atomic_store(&e->core.state, TM_STOPPED);
+  atomic_store_explicit(&e->core.state, TM_STOPPED, memory_order_release);
   tm__log(&e->core.log, TIMERS_LOG_INFO, "stopped");
   return TIMERS_OK;
 }

@@ -42,9 +42,12 @@ void tm__wake_destroy(tm_wake *w) {
   pthread_cond_destroy(&w->cond);
 }
 
+/* Dekker: seq_cst store of kicked, then seq_cst load of sleeping; the
+ * sleeper stores sleeping, then loads kicked. One of the two sees the
+ * other's store. */
 void tm__wake_kick(tm_wake *w, tm_contention *c) {
-  atomic_store(&w->kicked, 1);
-  if (atomic_load(&w->sleeping)) {
+  atomic_store_explicit(&w->kicked, 1, memory_order_seq_cst);
+  if (atomic_load_explicit(&w->sleeping, memory_order_seq_cst)) {
     tm__lock(c, &w->lock);
     tm__count(&c->poller_kicks, 1);
     pthread_cond_signal(&w->cond);
@@ -57,16 +60,17 @@ void tm__wake_sleep(tm_wake *w, int64_t ns, bool (*ready)(void *), void *arg,
   if (ns > 0) {
     struct timespec until = tm__mono_timespec(tm__add_sat(tm__mono_ns(), ns));
     tm__lock(c, &w->lock);
-    atomic_store(&w->sleeping, 1);
-    if (!atomic_load(&w->kicked) && !(ready && ready(arg))) {
+    atomic_store_explicit(&w->sleeping, 1, memory_order_seq_cst);
+    if (!atomic_load_explicit(&w->kicked, memory_order_seq_cst) &&
+        !(ready && ready(arg))) {
       tm__count(&c->poller_sleeps, 1);
       pthread_cond_timedwait(&w->cond, &w->lock, &until);
     }
-    atomic_store(&w->sleeping, 0);
+    atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
     pthread_mutex_unlock(&w->lock);
   }
   /* An RMW, so it synchronizes with the kicker's store (and its push). */
-  atomic_exchange(&w->kicked, 0);
+  atomic_exchange_explicit(&w->kicked, 0, memory_order_seq_cst);
 }
 
 void tm__idle_init(tm_idle *i) {
@@ -84,7 +88,7 @@ void tm__idle_wake(tm_idle *i, unsigned n, tm_contention *c) {
   /* An RMW, not a load: it orders after the push, and a sleeper's
    * increment either precedes it (seen here) or reads from it (then the
    * sleeper's re-check sees the push). */
-  int sleepers = atomic_fetch_add(&i->sleepers, 0);
+  int sleepers = atomic_fetch_add_explicit(&i->sleepers, 0, memory_order_seq_cst);
   if (sleepers <= 0 || n == 0) return;
   unsigned k = n < (unsigned)sleepers ? n : (unsigned)sleepers;
   tm__lock(c, &i->lock);
@@ -100,14 +104,15 @@ void tm__idle_wake(tm_idle *i, unsigned n, tm_contention *c) {
 void tm__idle_sleep(tm_idle *i, bool (*ready)(void *), void *arg,
                     tm_contention *c) {
   tm__lock(c, &i->lock);
-  atomic_fetch_add(&i->sleepers, 1);
+  /* seq_cst: pairs with tm__idle_wake's read (Dekker, as in tm_wake) */
+  atomic_fetch_add_explicit(&i->sleepers, 1, memory_order_seq_cst);
   if (!ready(arg)) {
     tm__count(&c->worker_sleeps, 1);
     /* A wake-up cannot be lost (see tm__idle_wake); the bound is a guard. */
     struct timespec until = tm__mono_timespec(tm__mono_ns() + 1000000000);
     pthread_cond_timedwait(&i->cond, &i->lock, &until);
   }
-  atomic_fetch_sub(&i->sleepers, 1);
+  atomic_fetch_sub_explicit(&i->sleepers, 1, memory_order_relaxed);
   pthread_mutex_unlock(&i->lock);
 }
 

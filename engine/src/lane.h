@@ -37,12 +37,18 @@ typedef struct tm_lane {
   tm_ring work;             /* poller -> workers */
   tm_ring *done;            /* [ndone]: worker w -> poller */
   int ndone;
+  /* Written by workers (and the poller): padded apart from the fields
+   * around it (heap memory is not 64-byte aligned: padding, not
+   * _Alignas, keeps them on different cache lines). */
+  char pad0_[64];
   tm_wake wake;             /* the poller's */
   /* A worker sets it after pushing an outcome and kicks the poller only if
    * it was clear; the poller clears it before draining (exchange, acq_rel):
    * one kick per turn at most, and no outcome waits for another reason to
    * wake the poller. */
+  char pad1_[64];
   _Atomic int outcomes;
+  char pad2_[64];
 } tm_lane;
 
 /* Workers sleeping for want of work (one condition variable for all). */

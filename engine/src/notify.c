@@ -21,7 +21,8 @@
 #include "keys.h"
 
 static bool running(const tm_notify *n) {
-  return atomic_load(&n->core->state) == TM_RUNNING;
+  return atomic_load_explicit(&n->core->state, memory_order_acquire) ==
+         TM_RUNNING;
 }
 
 void tm__notify_init(tm_notify *n, tm_core *core, const tm_topics *topics) {

@@ -60,7 +60,8 @@ void tm__poller_kick(tm_poller *p) {
 
 static bool outcomes_waiting(void *arg) {
   tm_poller *p = arg;
-  return atomic_load(&p->lane.outcomes) != 0;
+  /* seq_cst: the sleeper's re-check after announcing itself (lane.h) */
+  return atomic_load_explicit(&p->lane.outcomes, memory_order_seq_cst) != 0;
 }
 
 static void poller_sleep(tm_poller *p, int64_t ns) {
@@ -138,8 +139,10 @@ static void *poller_main(void *arg) {
   tm_core *core = p->core;
   for (;;) {
     tm__drain_done(p);
-    bool stopping = atomic_load(&core->state) != TM_RUNNING;
-    int64_t deadline = atomic_load(&core->drain_deadline_ns);
+    bool stopping = atomic_load_explicit(&core->state, memory_order_seq_cst) !=
+                    TM_RUNNING;
+    int64_t deadline = atomic_load_explicit(&core->drain_deadline_ns,
+                                            memory_order_relaxed);
     bool late = stopping && tm__mono_ns() >= deadline;
     if (late && !p->conn.ctx) drop_settles(p);
     if (stopping && !tm__poller_busy(p)) break;

@@ -52,6 +52,7 @@ typedef struct tm_poller {
   tm_ratelimit log_conn, log_overrun, log_lost, log_corrupt;
 
   /* ---- written by the poller, read by stats (relaxed) */
+  char pad_[64];                 /* apart from the poller-only fields */
   _Atomic int connected;
   _Atomic uint64_t lateness[TIMERS_LATENCY_BUCKETS];
   _Atomic uint64_t lateness_sum_us;

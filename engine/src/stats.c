@@ -105,7 +105,10 @@ int timers_stats_get(timers_engine *e, timers_stats **out) {
   timers_stats *s = tm__calloc(1, sizeof *s);
   if (!s) return tm__error(TIMERS_ENOMEM, "out of memory");
   /* Shards exist once started; before that only totals. */
-  size_t n = atomic_load(&e->core.state) == TM_CREATED ? 0 : e->nshards;
+  size_t n = atomic_load_explicit(&e->core.state, memory_order_acquire) ==
+                     TM_CREATED
+                 ? 0
+                 : e->nshards;
   s->shards = tm__calloc(n, sizeof *s->shards);
   if (!s->shards) {
     tm__free(s);

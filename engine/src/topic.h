@@ -47,7 +47,9 @@ typedef struct tm_shard {
   _Atomic int64_t next_due_us;
   /* Earliest due time announced since the owner last looked (atomic min;
    * relaxed, the kick that follows orders it), INT64_MAX for none. */
+  char pad0_[64];             /* hint_us: producers' cache line */
   _Atomic int64_t hint_us;
+  char pad1_[64];
   /* owner: settle steps waiting for the next round trip */
   tm_settle *settle;
   size_t nsettle, settle_cap;

@@ -370,8 +370,9 @@ static void finish_settle(tm_poller *p, tm_call *c, const redisReply *r,
   tm_shard *s = c->shard;
   bool ok = rr == TIMERS_OK && r->type == REDIS_REPLY_ARRAY &&
             r->elements == c->count;
-  if (ok || (t->stopping && tm__mono_ns() >= atomic_load(
-                                &p->core->drain_deadline_ns))) {
+  if (ok || (t->stopping &&
+             tm__mono_ns() >= atomic_load_explicit(&p->core->drain_deadline_ns,
+                                                   memory_order_relaxed))) {
     for (unsigned k = 0; k < c->count; k++)
       tm__settled(p, &s->settle[k], ok ? r->element[k] : NULL);
     settle_consume(s, c->count);
