@@ -170,6 +170,8 @@ static int create_parts(timers_engine *e) {
   return rc == TIMERS_OK ? assign_shards(e) : rc;
 }
 
+static void engine_stop(timers_engine *e);
+
 static int spawn_threads(timers_engine *e) {
   for (int i = 0; i < e->npollers; i++) {
     int rc = tm__poller_start(&e->pollers[i]);
@@ -197,10 +199,8 @@ int timers_engine_start(timers_engine *e) {
    * state (producers' hints) */
   atomic_store_explicit(&e->core.state, TM_RUNNING, memory_order_release);
   if ((rc = spawn_threads(e)) != TIMERS_OK) {
-    char why[256];
-    snprintf(why, sizeof why, "%s", timers_last_error());
-    timers_engine_stop(e);
-    return tm__error(rc, "%s", why);
+    engine_stop(e);
+    return rc;
   }
   tm__log(&e->core.log, TIMERS_LOG_INFO,
           "started: %zu topics, %zu shards, %d pollers, %d workers",
@@ -208,12 +208,8 @@ int timers_engine_start(timers_engine *e) {
   return TIMERS_OK;
 }
 
-int timers_engine_stop(timers_engine *e) {
-  tm__error_clear();
-  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
-  if (tm__in_handler)
-    return tm__error(TIMERS_ESTATE, "stop from inside a handler would wait "
-                                    "for itself; stop from another thread");
+/* Stops if running; leaves the caller's error detail alone (destroy). */
+static void engine_stop(timers_engine *e) {
   int expected = TM_RUNNING;
   /* The deadline is written before the state's seq_cst CAS, which pollers
    * read (seq_cst) before the deadline. */
@@ -228,18 +224,27 @@ int timers_engine_stop(timers_engine *e) {
     atomic_compare_exchange_strong_explicit(&e->core.state, &expected,
                                             TM_STOPPED, memory_order_seq_cst,
                                             memory_order_seq_cst);
-    return TIMERS_OK;
+    return;
   }
   for (int i = 0; i < e->npollers; i++) tm__poller_kick(&e->pollers[i]);
   join_threads(e);
   atomic_store_explicit(&e->core.state, TM_STOPPED, memory_order_release);
   tm__log(&e->core.log, TIMERS_LOG_INFO, "stopped");
+}
+
+int timers_engine_stop(timers_engine *e) {
+  tm__error_clear();
+  if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
+  if (tm__in_handler)
+    return tm__error(TIMERS_ESTATE, "stop from inside a handler would wait "
+                                    "for itself; stop from another thread");
+  engine_stop(e);
   return TIMERS_OK;
 }
 
 void timers_engine_destroy(timers_engine *e) {
   if (!e || tm__in_handler) return; /* from a handler: refused, see stop */
-  timers_engine_stop(e);
+  engine_stop(e);
   for (int i = 0; e->pollers && i < e->npollers; i++)
     tm__poller_destroy(&e->pollers[i]);
   tm__free(e->pollers);

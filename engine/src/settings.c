@@ -33,6 +33,7 @@ struct timers_settings {
   /* Parse state: where the first error happened. */
   const char *source;        /* file name or "environment" */
   char first_error[400];
+  int first_rc;              /* its code */
 };
 
 static const tm_field *find_field(const tm_field *f, size_t n,
@@ -170,8 +171,10 @@ static int on_ini(void *user, const char *section, const char *key,
   timers_settings *s = user;
   int rc = timers_settings_set(s, section, key, value);
   if (rc == TIMERS_OK) return 1;
-  if (!s->first_error[0])
+  if (!s->first_error[0]) {
     snprintf(s->first_error, sizeof s->first_error, "%s", timers_last_error());
+    s->first_rc = rc;
+  }
   return 0;
 }
 
@@ -200,7 +203,7 @@ static int load_file(timers_settings *s, const char *path) {
   fclose(fp);
   if (line == 0) return TIMERS_OK;
   if (s->first_error[0])
-    return tm__error(TIMERS_EINVAL, "%s:%d: %s", path, line, s->first_error);
+    return tm__error(s->first_rc, "%s:%d: %s", path, line, s->first_error);
   return tm__error(TIMERS_EINVAL, "%s:%d: not an INI line (or over %d bytes)",
                    path, line, INI_MAX_LINE);
 }
