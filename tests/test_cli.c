@@ -2,7 +2,8 @@
  * test_cli.c - the `timers` command line, run as a program against a
  * private redis-server: schedule (argument and stdin payloads, --in, --at,
  * --header), show, pending, cancel, cancel-all, listen, stats (--json,
- * --prometheus), config check, --compat, and the exit codes.
+ * --prometheus), config check, --compat, load's [topic load.N] settings,
+ * and the exit codes.
  *
  * Each run forks and execs the binary (TIMERS_CLI_PATH) with pipes for
  * stdin, stdout and stderr and a deadline: a run that outlives it is
@@ -388,6 +389,68 @@ static void test_listen(void) {
   CHECK_EQ_INT(count_lines(g_res.out), 0); /* acked */
 }
 
+/* text is one JSON value (over several lines). */
+static bool json_valid(const char *text) {
+  const char *end = json_value(text);
+  return end && *json_ws(end) == '\0';
+}
+
+/* The number after "key": in text (its first occurrence), or -1. */
+static double json_number(const char *text, const char *key) {
+  char pat[64];
+  snprintf(pat, sizeof pat, "\"%s\": ", key);
+  const char *p = strstr(text, pat);
+  return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+/* The shard count a topic's engines recorded in Redis, or -1. */
+static long meta_shards(const char *prefix, const char *topic) {
+  struct timeval tv = {2, 0};
+  redisContext *c = redisConnectWithTimeout("127.0.0.1", g_rs.port, tv);
+  CHECK(c && !c->err);
+  redisReply *r = redisCommand(c, "HGET %s:{%s}:meta shards", prefix, topic);
+  CHECK(r != NULL);
+  long v = r->type == REDIS_REPLY_STRING ? strtol(r->str, NULL, 10) : -1;
+  freeReplyObject(r);
+  redisFree(c);
+  return v;
+}
+
+/* `timers load --config` gives load.N the options of its [topic load.N]
+ * section. Each run has its own key prefix: a topic's shard count, once
+ * recorded, is fixed. */
+static void test_load_topic_config(void) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/load.ini", g_dir);
+  /* shards: recorded in Redis. max_inflight = 1 with 4 workers: handlers
+   * of 50 ms run one at a time, so 12 fires span at least 11 x 50 ms
+   * (about 150 ms when 4 run at once). */
+  write_file(path, "[topic load.0]\nshards = 3\nmax_inflight = 1\n");
+  CHECK_RUN(0, RUN("load", "--config", path, "--burst", "12", "--workers",
+                   "4", "--handler", "sleep:50ms", "--key-prefix", "lc1",
+                   "--json"));
+  CHECK(json_valid(g_res.out));
+  CHECK_EQ_INT(meta_shards("lc1", "load.0"), 3);
+  CHECK_MSG(json_number(g_res.out, "fire_window_s") >= 0.55,
+            "max_inflight ignored:\n%s", g_res.out);
+  CHECK_HAS(g_res.err, "topic load.0: layout native, shards 3");
+  /* --shards beats the section's shards. */
+  CHECK_RUN(0, RUN("load", "--config", path, "--burst", "2", "--shards", "5",
+                   "--key-prefix", "lc2", "--json"));
+  CHECK_EQ_INT(meta_shards("lc2", "load.0"), 5);
+  /* lease_ms = 100 under handlers of 300 ms on one worker: the timers are
+   * claimed again while the first is handled (with the default 30 s
+   * lease, exactly once each). Duplicates may follow: exit 0 or 1. */
+  write_file(path, "[engine]\ndrain_timeout_ms = 500\n"
+                   "[topic load.0]\nlease_ms = 100\n");
+  int st = RUN("load", "--config", path, "--burst", "2", "--workers", "1",
+               "--handler", "sleep:300ms", "--key-prefix", "lc3", "--json");
+  CHECK_MSG(st == 0 || st == 1, "exit %d\n%s", st, g_res.err);
+  CHECK(json_valid(g_res.out));
+  CHECK_MSG(json_number(g_res.out, "claimed") > 2,
+            "lease_ms ignored:\n%s", g_res.out);
+}
+
 static void test_usage(void) {
   CHECK_RUN(2, RUN("schedule"));
   CHECK_RUN(2, RUN("frob"));
@@ -423,6 +486,7 @@ int main(void) {
   TEST_RUN(test_config_file);
   TEST_RUN(test_compat);
   TEST_RUN(test_listen);
+  TEST_RUN(test_load_topic_config);
   TEST_RUN(test_usage);
   test_redis_stop(&g_rs);
   char cmd[300];

@@ -11,6 +11,7 @@ packages=(
   libhiredis-dev libck-dev libbenchmark-dev libinih-dev
   redis-server redis-tools
   gnuplot-nox   # bench/plot.sh
+  clang         # tools/run test builds with it too (build-clang/)
 )
 
 installed() {

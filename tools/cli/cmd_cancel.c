@@ -52,8 +52,11 @@ static bool apply_option(void *opts, const char *name, const char *v) {
   return cli_global_apply(&o->g, name, v, &ok) && ok;
 }
 
-/* Parses flags and 1 + up to max_ids positionals; 0, or the exit status
- * plus 1 (so that 0 can mean "go on"). */
+/* Parses flags and up to max_pos positionals (the topic, then for cancel
+ * the ids) and checks the topic; 0, or the exit status plus 1 (so that 0
+ * can mean "go on"). The ids are checked by the caller: cancel-all has room
+ * for the topic only, and a loop over pos here would index past it in the
+ * eyes of the compiler (-Warray-bounds once inlined). */
 static int parse(const char *cmd, int argc, char **argv, cancel_opts *o,
                  void (*usage)(FILE *), const char **pos, int max_pos,
                  int *npos) {
@@ -66,10 +69,13 @@ static int parse(const char *cmd, int argc, char **argv, cancel_opts *o,
             *npos ? "ID is" : max_pos > 1 ? "TOPIC and ID are" : "TOPIC is");
     return usage(stderr), 3;
   }
-  if (!cli_check_topic(cmd, pos[0])) return 3;
-  for (int i = 1; i < *npos; i++)
-    if (!cli_check_id(cmd, pos[i])) return 3;
-  return 0;
+  return cli_check_topic(cmd, pos[0]) ? 0 : 3;
+}
+
+static bool ids_valid(const char *const *ids, int n) {
+  for (int i = 0; i < n; i++)
+    if (!cli_check_id("cancel", ids[i])) return false;
+  return true;
 }
 
 static void print_one(const cancel_opts *o, const char *topic, const char *id,
@@ -90,6 +96,7 @@ int cli_cancel(int argc, char **argv) {
   const char *pos[1 + CANCEL_IDS_MAX];
   int npos, status = parse("cancel", argc, argv, &o, usage_cancel, pos,
                            1 + CANCEL_IDS_MAX, &npos);
+  if (!status && !ids_valid(pos + 1, npos - 1)) status = 3;
   if (status) return status - 1;
   timers_settings *s;
   timers_engine *e;
