@@ -100,7 +100,9 @@ static void add_report(load_result *r, const load_report *s) {
   LOAD_ADD_(scheduled), LOAD_ADD_(claimed), LOAD_ADD_(fired);
   LOAD_ADD_(acked), LOAD_ADD_(nacked), LOAD_ADD_(rejected);
   LOAD_ADD_(stale_commits), LOAD_ADD_(claim_calls), LOAD_ADD_(contested);
-  LOAD_ADD_(ring_full), LOAD_ADD_(redis_errors);
+  LOAD_ADD_(ring_full), LOAD_ADD_(redis_errors), LOAD_ADD_(extended);
+  LOAD_ADD_(released), LOAD_ADD_(lease_lost), LOAD_ADD_(overran);
+  LOAD_ADD_(deduplicated), LOAD_ADD_(self_healed), LOAD_ADD_(corrupt);
 #undef LOAD_ADD_
 #define LOAD_ADD_(f) r->k.f += s->k.f
   LOAD_ADD_(poller_sleeps), LOAD_ADD_(poller_kicks), LOAD_ADD_(worker_sleeps);
@@ -189,13 +191,18 @@ static void print_text(const load_state *st, const load_result *r) {
          r->p50, r->p90, r->p99, r->p999, r->max, r->mean);
   printf("engine:        claimed %llu, claim calls %llu, contested %llu, ring "
          "full %llu,\n               redis errors %llu, stale commits %llu, "
-         "nacked %llu, rejected %llu, inflight %llu\n",
+         "nacked %llu, rejected %llu, inflight %llu,\n"
+         "               extended %llu, released %llu, lease lost %llu, "
+         "overran %llu\n",
          (unsigned long long)r->c.claimed, (unsigned long long)r->c.claim_calls,
          (unsigned long long)r->c.contested, (unsigned long long)r->c.ring_full,
          (unsigned long long)r->c.redis_errors,
          (unsigned long long)r->c.stale_commits,
          (unsigned long long)r->c.nacked, (unsigned long long)r->c.rejected,
-         (unsigned long long)r->inflight);
+         (unsigned long long)r->inflight, (unsigned long long)r->c.extended,
+         (unsigned long long)r->c.released,
+         (unsigned long long)r->c.lease_lost,
+         (unsigned long long)r->c.overran);
   printf("contention:    poller sleeps %llu, kicks %llu; worker sleeps %llu, "
          "wake-ups %llu;\n               lock waits %llu (%.3f ms), CAS "
          "retries %llu\n",
@@ -267,7 +274,8 @@ static void json_engine(const load_result *r) {
          "%llu, \"acked\": %llu, \"nacked\": %llu, \"rejected\": %llu, "
          "\"stale_commits\": %llu, \"claim_calls\": %llu, \"contested\": "
          "%llu, \"ring_full\": %llu, \"redis_errors\": %llu, \"inflight\": "
-         "%llu,\n  \"poller_sleeps\": %llu, \"poller_kicks\": %llu, "
+         "%llu, \"extended\": %llu, \"released\": %llu, \"lease_lost\": "
+         "%llu, \"overran\": %llu, \"deduplicated\": %llu,\n  \"poller_sleeps\": %llu, \"poller_kicks\": %llu, "
          "\"worker_sleeps\": %llu, \"worker_wakeups\": %llu, \"lock_waits\": "
          "%llu, \"lock_wait_ms\": %.3f, \"cas_retries\": %llu}}\n",
          (unsigned long long)c->scheduled, (unsigned long long)c->claimed,
@@ -276,7 +284,10 @@ static void json_engine(const load_result *r) {
          (unsigned long long)c->stale_commits,
          (unsigned long long)c->claim_calls, (unsigned long long)c->contested,
          (unsigned long long)c->ring_full, (unsigned long long)c->redis_errors,
-         (unsigned long long)r->inflight, (unsigned long long)k->poller_sleeps,
+         (unsigned long long)r->inflight, (unsigned long long)c->extended,
+         (unsigned long long)c->released, (unsigned long long)c->lease_lost,
+         (unsigned long long)c->overran, (unsigned long long)c->deduplicated,
+         (unsigned long long)k->poller_sleeps,
          (unsigned long long)k->poller_kicks,
          (unsigned long long)k->worker_sleeps,
          (unsigned long long)k->worker_wakeups,
