@@ -360,6 +360,13 @@ TIMERS_API int timers_schedule_batch(timers_engine *e, const timers_timer *ts,
 TIMERS_API int timers_schedule_each(timers_engine *e, const timers_timer *ts,
                                     size_t n, char *ids_out, int *status);
 
+/* Checks a topic name, and an id unless id is NULL, by the rules of the
+ * topic's layout as configured on e (subscribe/declare; otherwise NATIVE),
+ * without any I/O: TIMERS_OK, or the error and detail schedule() would
+ * give. For tools that validate input before doing anything. Thread-safe. */
+TIMERS_API int timers_check_name(timers_engine *e, const char *topic,
+                                 const char *id);
+
 /* Removes a pending timer. *removed (may be NULL) tells whether it was
  * there. Thread-safe. */
 TIMERS_API int timers_cancel(timers_engine *e, const char *topic,
@@ -471,6 +478,8 @@ TIMERS_API int timers_stats_get(timers_engine *e, timers_stats **out);
 TIMERS_API void timers_stats_free(timers_stats *s);
 /* Upper bound in microseconds of lateness bucket i. Thread-safe. */
 TIMERS_API uint64_t timers_lateness_bound_us(int i);
+/* The bucket a lateness of `seconds` is counted in. Thread-safe. */
+TIMERS_API int timers_lateness_bucket(double seconds);
 /* Lateness quantile q (0..1) in milliseconds, from the buckets (upper bound
  * of the bucket holding it); 0 if nothing fired. Thread-safe. */
 TIMERS_API double timers_stats_lateness_ms(const timers_stats *s, double q);

@@ -29,9 +29,9 @@
 void tm__job_free(void *job) { tm__free(job); }
 
 void tm__held_add(tm_poller *p, tm_job *j) {
-  tm_job *h = &p->held;
-  j->prev = h->prev, j->next = h;
-  h->prev->next = j, h->prev = j;
+  tm_link *h = &p->held, *l = &j->link;
+  l->prev = h->prev, l->next = h;
+  h->prev->next = l, h->prev = l;
   j->listed = true;
   p->nheld++;
   tm__count(&p->inflight, 1);
@@ -41,9 +41,10 @@ void tm__held_add(tm_poller *p, tm_job *j) {
 }
 
 static void held_remove(tm_poller *p, tm_job *j) {
-  j->prev->next = j->next;
-  j->next->prev = j->prev;
-  j->prev = j->next = NULL;
+  tm_link *l = &j->link;
+  l->prev->next = l->next;
+  l->next->prev = l->prev;
+  l->prev = l->next = NULL;
   j->listed = false;
   p->nheld--;
 }
@@ -195,9 +196,9 @@ void tm__scan_held(tm_poller *p, bool stopping, int64_t drain_deadline) {
   int64_t now = tm__mono_ns();
   if (!stopping && now < p->next_scan_ns) return;
   int64_t next = INT64_MAX;
-  for (tm_job *j = p->held.next, *n; j != &p->held; j = n) {
-    n = j->next; /* j may leave the list */
-    int64_t at = scan_one(p, j, now, stopping, drain_deadline);
+  for (tm_link *l = p->held.next, *n; l != &p->held; l = n) {
+    n = l->next; /* the job may leave the list */
+    int64_t at = scan_one(p, (tm_job *)l, now, stopping, drain_deadline);
     if (at < next) next = at;
   }
   p->next_scan_ns = next;

@@ -29,11 +29,17 @@ struct tm_shard;
 
 enum { TM_JOB_QUEUED, TM_JOB_RUNNING, TM_JOB_RELEASED };
 
+/* A node of the poller's held list (the first member of a job, so a link
+ * pointer converts to its job). */
+typedef struct tm_link {
+  struct tm_link *prev, *next;
+} tm_link;
+
 #define TM_TOKEN_MAX 40 /* a score as Redis prints it ("%.17g" or "%.6f") */
 
 typedef struct tm_job {
   /* ---- poller only */
-  struct tm_job *prev, *next;    /* in-flight list (holding the lease) */
+  tm_link link;                  /* held list; first member */
   char token[TM_TOKEN_MAX];      /* current lease score: the fencing token */
   char prev_score[TM_TOKEN_MAX]; /* score before the claim (for release) */
   int64_t refreshed_ns;          /* monotonic: claim or last extension */

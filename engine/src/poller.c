@@ -44,10 +44,6 @@ void tm__poller_destroy(tm_poller *p) {
    * pushed: none, since a job is pushed as soon as it is held. Settle steps
    * left after a failed stop only point at jobs the lane frees. */
   for (size_t k = 0; k < p->nshards; k++) p->shards[k]->nsettle = 0;
-  for (tm_job *j = p->held.next, *n; j != &p->held; j = n) {
-    n = j->next;
-    j->prev = j->next = NULL;
-  }
   tm__lane_destroy(&p->lane, tm__job_free);
   tm__free(p->shards);
   tm__conn_close(&p->conn);

@@ -39,7 +39,7 @@ typedef struct tm_poller {
 
   /* ---- poller only */
   tm_conn conn;
-  tm_job held;                   /* sentinel: jobs whose lease it holds */
+  tm_link held;                  /* sentinel: jobs whose lease it holds */
   unsigned nheld;
   unsigned out;                  /* jobs pushed, not yet back */
   int64_t next_scan_ns;          /* monotonic: next heartbeat/release check */

@@ -361,6 +361,11 @@ int tm__check_topic_id(timers_engine *e, const char *topic, const char *id) {
   return rc == TIMERS_OK && id != NULL ? ops->check_id(id) : rc;
 }
 
+int timers_check_name(timers_engine *e, const char *topic, const char *id) {
+  tm__error_clear();
+  return tm__check_topic_id(e, topic, id);
+}
+
 int timers_cancel(timers_engine *e, const char *topic, const char *id,
                   bool *removed) {
   tm__error_clear();

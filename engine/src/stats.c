@@ -19,6 +19,10 @@ uint64_t timers_lateness_bound_us(int i) {
   return (uint64_t)ceil(exp2((i + 8) / 4.0));
 }
 
+int timers_lateness_bucket(double seconds) {
+  return tm__lateness_bucket(seconds);
+}
+
 int tm__lateness_bucket(double seconds) {
   double us = seconds * 1e6;
   if (!(us > 4.0)) return 0;

@@ -25,6 +25,7 @@ static int name_char_ok(unsigned char ch) {
 /* NULL, empty and too long, for every kind of name. */
 static int check_length(const char *what, const char *s, size_t max,
                         size_t *n) {
+  *n = 0;
   if (!s) return tm__error(TIMERS_EINVAL, "%s is NULL", what);
   *n = strnlen(s, max + 1);
   if (*n == 0) return tm__error(TIMERS_EINVAL, "%s is empty", what);

@@ -222,8 +222,6 @@ static int run_load(const load_opts *o) {
   load_ctx c = {.sleep_ns = (long)llround(o->handler_sleep * 1e9)};
   cli_run_tag(c.tag, sizeof c.tag);
   c.tag_len = strlen(c.tag);
-  for (int b = 0; b < TIMERS_LATENCY_BUCKETS; b++)
-    c.bound_us[b] = timers_lateness_bound_us(b);
   if (load_shared_map(&c, load_timer_count(o)) != 0) return 1;
   redis_server rs;
   const char *addr = NULL;

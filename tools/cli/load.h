@@ -113,7 +113,6 @@ typedef struct load_ctx {
   size_t tag_len;
   uint64_t n;
   long sleep_ns;
-  uint64_t bound_us[TIMERS_LATENCY_BUCKETS];
 } load_ctx;
 
 static inline uint64_t load64(atomic_uint_fast64_t *v) {

@@ -58,17 +58,6 @@ void load_shared_unmap(load_ctx *c) {
 
 /* -------------------------------------------------------------- handler */
 
-static int lateness_bucket(const load_ctx *c, double ms) {
-  double us = ms * 1e3;
-  int lo = 0, hi = TIMERS_LATENCY_BUCKETS - 1;
-  while (lo < hi) { /* first bucket whose upper bound exceeds us */
-    int mid = (lo + hi) / 2;
-    if (us < (double)c->bound_us[mid]) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo;
-}
-
 static void fetch_min(atomic_uint_fast64_t *v, uint64_t x) {
   uint64_t cur = load64(v);
   while (x < cur && !atomic_compare_exchange_weak_explicit(
@@ -93,7 +82,7 @@ static void record_fire(load_ctx *c, size_t i, double late_ms, uint64_t now) {
   if (atomic_fetch_add_explicit(&c->counts[i], 1, memory_order_relaxed) != 0)
     return; /* a duplicate */
   c->late_ms[i] = (float)late_ms;
-  atomic_fetch_add_explicit(&sh->hist[lateness_bucket(c, late_ms)], 1,
+  atomic_fetch_add_explicit(&sh->hist[timers_lateness_bucket(late_ms / 1e3)], 1,
                             memory_order_relaxed);
   atomic_fetch_add_explicit(&sh->distinct, 1, memory_order_relaxed);
 }
