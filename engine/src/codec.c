@@ -7,6 +7,7 @@
 
 #include "bytes.h"
 
+#include "alloc.h"
 #include "faststream.h"
 
 #include <math.h>
@@ -103,8 +104,23 @@ void tm__blob_decode(timers_layout kind, const char *blob, size_t len,
     tm__envelope_decode(blob, len, env, headers, strings);
     return;
   }
+  /* Interim until callers size headers by TM_FS_HEADERS_BOUND (the engine
+   * refactor): decode into a large enough array, hand over at most
+   * TIMERS_HEADERS_MAX, and deliver what Python would not (python !=
+   * DELIVER, FASTSTREAM.md) as the raw blob, as before. */
   tm_fs_message m;
-  tm__fs_decode(blob, len, &m, headers, strings);
+  timers_header local[256], *hs = local;
+  size_t cap = TM_FS_HEADERS_BOUND(len);
+  if (cap > 256 && !(hs = tm__malloc(cap * sizeof *hs))) {
+    m = (tm_fs_message){.body = blob, .body_len = len};
+  } else {
+    tm__fs_decode(blob, len, &m, hs, strings);
+    if (m.python != TM_FS_PY_DELIVER)
+      m = (tm_fs_message){.body = blob, .body_len = len};
+    if (m.header_count > TIMERS_HEADERS_MAX) m.header_count = TIMERS_HEADERS_MAX;
+    memcpy(headers, hs, m.header_count * sizeof *hs);
+  }
+  if (hs != local) tm__free(hs);
   env->activate_at = 0; /* not in the envelope: the caller knows it */
   env->payload = m.body;
   env->payload_len = m.body_len;
