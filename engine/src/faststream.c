@@ -694,11 +694,10 @@ typedef struct fs_json {
 } fs_json;
 
 /* One member of "headers": a string key, any value. */
-static int json_header(json *j, void *unused) {
+static int json_header(json *j) {
   const char *key, *value;
   size_t klen, vlen;
   bool ksurr, vsurr = false;
-  (void)unused;
   json_ws(j);
   if (json_take(j, &key, &klen, &ksurr) != 0 || !json_eat(j, ':')) return -1;
   json_ws(j);
@@ -727,7 +726,7 @@ static int json_headers(json *j, fs_json *f) {
   j->p++;
   if (json_eat(j, '}')) return 0;
   do {
-    if (json_header(j, NULL) != 0) return -1;
+    if (json_header(j) != 0) return -1;
   } while (json_eat(j, ','));
   return json_eat(j, '}') ? 0 : -1;
 }
