@@ -10,6 +10,7 @@ packages=(
   build-essential cmake pkg-config git
   libhiredis-dev libck-dev libbenchmark-dev libinih-dev
   redis-server redis-tools
+  python3 python3-redis   # tests/faststream_peer.py (faststream-redis-timers peer)
   gnuplot-nox   # bench/plot.sh
   clang         # tools/run test builds with it too (build-clang/)
 )

@@ -4,12 +4,15 @@
  *
  * Checks, beyond the sanitizers: the return code agrees with the format; a
  * RAW result is the whole input with no headers; a BINARY body lies inside
- * the input, a JSON body inside the strings buffer and NUL-terminated;
- * every key and value is NUL-terminated inside the strings buffer, valid
- * as a C string of the bytes; nothing is written past
- * TM_FS_STRINGS_SIZE(len) (a canary follows it). Then a differential
- * check: any decoded envelope re-encoded as V1 decodes to the same headers
- * and body.
+ * the input, a JSON or LEGACY body inside the strings buffer and
+ * NUL-terminated; a dropped message (python DROP) has nothing; every key
+ * and value is NUL-terminated inside the strings buffer (the LEGACY
+ * content-type key excepted), keys distinct; nothing is written past
+ * TM_FS_STRINGS_SIZE(len) nor past TM_FS_HEADERS_BOUND(len) headers
+ * (heap blocks of exactly that size, canaries after them). Then a
+ * differential check: any decoded envelope re-encoded as V1 decodes to the
+ * same headers and body. (tests/faststream_peer.py check-decoder compares
+ * the decoder with the Python library itself.)
  *
  * tests/test_fuzz_corpus.c includes this file (renaming the entry point)
  * to run the same checks over tests/fuzz/corpus with gcc in CI.
@@ -34,24 +37,33 @@ static void fs_check(const char *buf, size_t len, int rc,
                      const char *strings) {
   size_t cap = TM_FS_STRINGS_SIZE(len);
   fuzz_check_canary(strings, cap);
-  FUZZ_CHECK(m->header_count <= TIMERS_HEADERS_MAX);
+  FUZZ_CHECK(m->header_count <= TM_FS_HEADERS_MAX_OF(len));
+  FUZZ_CHECK(m->python <= TM_FS_PY_STUCK);
   switch (m->format) {
     case TM_FS_RAW:
       FUZZ_CHECK(rc == -1 && m->body == buf && m->body_len == len);
-      FUZZ_CHECK(m->header_count == 0);
+      FUZZ_CHECK(m->header_count == 0 && m->python != TM_FS_PY_DROP);
       break;
     case TM_FS_BINARY:
       FUZZ_CHECK(rc == 0 && fs_within(m->body, m->body_len, buf, len));
+      FUZZ_CHECK(m->python == TM_FS_PY_DELIVER);
       break;
     case TM_FS_JSON:
+    case TM_FS_LEGACY:
       FUZZ_CHECK(rc == 0 && fs_within(m->body, m->body_len + 1, strings, cap));
       FUZZ_CHECK(((const char *)m->body)[m->body_len] == '\0');
+      FUZZ_CHECK(m->format == TM_FS_JSON || m->python != TM_FS_PY_STUCK);
+      FUZZ_CHECK(m->python != TM_FS_PY_DROP ||
+                 (m->body_len == 0 && m->header_count == 0));
       break;
     default:
       FUZZ_CHECK(!"unknown format");
   }
   for (size_t i = 0; i < m->header_count; i++) {
-    fuzz_check_string(h[i].key, strings, cap);
+    if (m->format == TM_FS_LEGACY)
+      FUZZ_CHECK(strcmp(h[i].key, "content-type") == 0);
+    else
+      fuzz_check_string(h[i].key, strings, cap);
     fuzz_check_string(h[i].value, strings, cap);
     for (size_t j = 0; j < i; j++) FUZZ_CHECK(strcmp(h[i].key, h[j].key) != 0);
   }
@@ -63,14 +75,15 @@ static void fs_round_trip(const tm_fs_message *m, const timers_header *h) {
   if (n == 0) return; /* a JSON header value over 65535 bytes */
   char *enc = malloc(n);
   char *strings = malloc(TM_FS_STRINGS_SIZE(n));
-  FUZZ_CHECK(enc && strings);
+  timers_header *h2 = malloc(TM_FS_HEADERS_BOUND(n) * sizeof *h2);
+  FUZZ_CHECK(enc && strings && h2);
   tm__fs_encode(h, m->header_count, m->body, m->body_len, enc);
-  timers_header h2[TIMERS_HEADERS_MAX];
   tm_fs_message m2;
   FUZZ_CHECK(tm__fs_decode(enc, n, &m2, h2, strings) == 0);
-  FUZZ_CHECK(m2.format == TM_FS_BINARY);
+  FUZZ_CHECK(m2.format == TM_FS_BINARY && m2.headers_dropped == 0);
   fuzz_check_same(h, m->header_count, m->body, m->body_len, h2,
                   m2.header_count, m2.body, m2.body_len);
+  free(h2);
   free(strings);
   free(enc);
 }
@@ -78,17 +91,20 @@ static void fs_round_trip(const tm_fs_message *m, const timers_header *h) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  size_t cap = TM_FS_STRINGS_SIZE(size);
-  char *buf = malloc(size ? size : 1); /* exact size: over-reads show */
+  size_t cap = TM_FS_STRINGS_SIZE(size), hcap = TM_FS_HEADERS_BOUND(size);
+  char *buf = malloc(size ? size : 1); /* exact sizes: overruns show */
   char *strings = malloc(cap + FUZZ_CANARY);
-  FUZZ_CHECK(buf && strings);
+  timers_header *h = malloc(hcap * sizeof *h + FUZZ_CANARY);
+  FUZZ_CHECK(buf && strings && h);
   if (size) memcpy(buf, data, size);
   memset(strings, 0xA5, cap + FUZZ_CANARY);
-  timers_header h[TIMERS_HEADERS_MAX];
+  memset((char *)h + hcap * sizeof *h, 0xA5, FUZZ_CANARY);
   tm_fs_message m;
   int rc = tm__fs_decode(buf, size, &m, h, strings);
   fs_check(buf, size, rc, &m, h, strings);
+  fuzz_check_canary((const char *)h, hcap * sizeof *h);
   if (rc == 0) fs_round_trip(&m, h);
+  free(h);
   free(strings);
   free(buf);
   return 0;
