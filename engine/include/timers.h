@@ -173,7 +173,10 @@ TIMERS_API void timers_engine_destroy(timers_engine *e);
 typedef enum timers_outcome {
   TIMERS_ACK = 0,    /* done: remove the timer                          */
   TIMERS_NACK = 1,   /* failed: redeliver after the topic's lease_ms    */
-  TIMERS_REJECT = 2  /* drop for good                                   */
+  TIMERS_REJECT = 2, /* drop for good                                   */
+  TIMERS_RELEASE = 3 /* not handled: hand it back at once, as if it had
+                        not been delivered (its attempt is not counted),
+                        e.g. a consumer that wanted no more messages     */
 } timers_outcome;
 
 typedef struct timers_header {

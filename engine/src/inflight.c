@@ -89,9 +89,23 @@ static void queue_outcome(tm_poller *p, tm_job *j, char op) {
 
 static void record_run(tm_poller *p, const tm_job *j) {
   tm_counters *c = &j->shard->counters;
+  if (j->corrupt) {
+    tm__count(&c->corrupt, 1);
+    tm__log_limited(&p->core->log, &p->log_corrupt, TIMERS_LOG_WARN,
+                    "shard %s: timer '%s' has a payload that %s",
+                    j->shard->keys[TM_KEY_Z], j->id,
+                    j->handled ? "is not this layout's envelope; delivered "
+                                 "as raw bytes"
+                    : j->outcome == TIMERS_REJECT
+                        ? "its layout's other clients drop unhandled: removed"
+                        : "its layout's other clients never handle: left "
+                          "to its lease, not delivered");
+  }
+  if (!j->handled) return;
   tm__count(&c->fired, 1);
   tm__count(j->outcome == TIMERS_ACK    ? &c->acked
             : j->outcome == TIMERS_NACK ? &c->nacked
+            : j->outcome == TIMERS_RELEASE ? &c->released
                                         : &c->rejected, 1);
   p->avg_run_ns = p->avg_run_ns ? p->avg_run_ns + (j->ran_ns - p->avg_run_ns) / 8
                                 : (j->ran_ns > 0 ? j->ran_ns : 1);
@@ -100,13 +114,6 @@ static void record_run(tm_poller *p, const tm_job *j) {
     double late = j->fired_at - j->activate_at;
     tm__count(&p->lateness[tm__lateness_bucket(late)], 1);
     if (late > 0) tm__count(&p->lateness_sum_us, (uint64_t)(late * 1e6));
-  }
-  if (j->corrupt) {
-    tm__count(&c->corrupt, 1);
-    tm__log_limited(&p->core->log, &p->log_corrupt, TIMERS_LOG_WARN,
-                    "shard %s: timer '%s' has a payload that is not this "
-                    "engine's envelope; delivered as raw bytes",
-                    j->shard->keys[TM_KEY_Z], j->id);
   }
 }
 
@@ -123,7 +130,9 @@ static void take_back(tm_poller *p, tm_job *j) {
   }
   record_run(p, j);
   held_remove(p, j);
-  queue_outcome(p, j, j->outcome == TIMERS_NACK ? 'n' : 'c');
+  queue_outcome(p, j, j->outcome == TIMERS_NACK      ? 'n'
+                      : j->outcome == TIMERS_RELEASE ? 'r'
+                                                     : 'c');
 }
 
 void tm__drain_done(tm_poller *p) {
@@ -236,8 +245,9 @@ void tm__settled(tm_poller *p, tm_settle *st, const redisReply *r) {
     case 'c':
       if (fenced) tm__count(&j->shard->counters.stale_commits, 1);
       break;
-    case 'r':
-      if (r && !fenced) tm__count(&j->shard->counters.released, 1);
+    case 'r': /* a hand-back of ours (a RELEASE outcome counted already) */
+      if (r && !fenced && !j->handled)
+        tm__count(&j->shard->counters.released, 1);
       break;
     default:
       break;

@@ -66,6 +66,8 @@ typedef struct tm_job {
   int64_t started_ns;            /* monotonic, written before RUNNING */
   int64_t ran_ns;                /* handler duration */
   timers_outcome outcome;
+  bool handled;                  /* a handler ran (not a dropped or held
+                                    payload) */
   double activate_at;            /* from the envelope (or the score) */
   double fired_at;               /* Redis-clock estimate of the start */
   bool corrupt;                  /* the envelope did not decode */

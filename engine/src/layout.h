@@ -16,8 +16,16 @@
 
 /* A stored payload, decoded. Pointers go into the blob or the caller's
  * scratch (tm_decode_buf) and live as long as both. */
+/* What a handler of the topic's other clients would do with a payload. */
+typedef enum tm_verdict {
+  TM_DELIVER = 0,           /* run the handler */
+  TM_DROP = 1,              /* remove the timer, no handler */
+  TM_HOLD = 2               /* no handler; the lease runs out, it comes back */
+} tm_verdict;
+
 typedef struct tm_decoded {
   double activate_at;       /* when it was due (envelope, or the score) */
+  tm_verdict verdict;
   const void *payload;
   size_t payload_len;
   const timers_header *headers;
@@ -33,16 +41,21 @@ typedef struct tm_layout_ops {
   bool has_wake;                 /* schedules publish wake messages */
   bool has_tombstones;           /* commits leave dedup tombstones */
   bool fixed_one_shard;
+  bool empty_header_keys;        /* scheduling: "" allowed as a header key */
+  size_t max_headers;            /* scheduling: headers per timer */
   int poll_ms;                   /* longest gap between claims; 0: none */
   /* Input rules: TIMERS_OK or an error naming what is wrong. */
   int (*check_topic)(const char *topic);
   int (*check_id)(const char *id);
   void (*keys)(tm_keys keys, const tm_names *names, const char *topic,
                uint32_t shard);
-  /* Bytes of the stored payload of t; 0 (detail set) if it cannot be
-   * encoded in this layout. */
-  size_t (*blob_size)(const timers_timer *t);
-  void (*blob_encode)(const timers_timer *t, double at, char *out);
+  /* A fresh id (NUL-terminated, at most TIMERS_ID_MAX bytes). */
+  void (*id_generate)(char *out);
+  /* The stored payload of timer t with id and activation time at, in a
+   * new allocation (caller frees with tm__free), its length in *len; NULL
+   * (detail set: TIMERS_ETOOBIG, TIMERS_ENOMEM) if it cannot be. */
+  char *(*encode)(const timers_timer *t, const char *id, double at,
+                  size_t *len, int *err);
   /* Scratch a decode of len bytes may need: header entries, string bytes. */
   size_t (*headers_bound)(size_t len);
   size_t (*strings_bound)(size_t len);
@@ -67,7 +80,7 @@ typedef struct tm_layout {
 typedef struct tm_decode_buf {
   timers_header *headers;
   char *strings;
-  timers_header small_headers[16];
+  timers_header small_headers[64];
   char small_strings[1024];
 } tm_decode_buf;
 

@@ -36,6 +36,9 @@ typedef struct tm_item {
   size_t topic;                /* index of its topic's first item */
   uint32_t shard;
   char id[TIMERS_ID_MAX + 1];
+  char *blob;                  /* the stored payload, owned */
+  size_t blob_len;
+  char tomb[17];               /* tombstone token, "" when not deduplicated */
 } tm_item;
 
 typedef struct tm_batch {
@@ -48,27 +51,40 @@ typedef struct tm_batch {
 
 /* ------------------------------------------------------------- validate */
 
+/* Validates one timer, gives it its id, and encodes it (once: retries
+ * send the same bytes, which is what makes them idempotent). */
+static int prepare_one(timers_engine *e, tm_item *it, double now) {
+  const timers_timer *t = it->t;
+  it->ops = t->topic ? tm__topics_configured(&e->topics, &e->core,
+                                             t->topic).ops
+                     : &tm__layout_native;
+  int rc = tm__check_timer(t, it->ops, now, &it->at);
+  if (rc != TIMERS_OK) return rc;
+  if (t->id)
+    snprintf(it->id, sizeof it->id, "%s", t->id);
+  else
+    it->ops->id_generate(it->id);
+  it->blob = it->ops->encode(t, it->id, it->at, &it->blob_len, &rc);
+  if (!it->blob) return rc;
+  it->tomb[0] = '\0';
+  if (it->ops->has_tombstones && e->core.cfg.dedup_window_ms > 0)
+    snprintf(it->tomb, sizeof it->tomb, "%016" PRIx64,
+             tm__timer_token(it->id, strlen(it->id), it->blob, it->blob_len));
+  return TIMERS_OK;
+}
+
 static int prepare(timers_engine *e, const timers_timer *ts, size_t n,
                    tm_item *items) {
   /* activate_in counts from now on Redis's clock, which decides when it
    * is due. */
   double now = (double)tm__server_now_us(&e->core) / 1e6;
   for (size_t k = 0; k < n; k++) {
-    tm_item *it = &items[k];
-    it->t = &ts[k];
-    it->ops = ts[k].topic ? tm__topics_configured(&e->topics, &e->core,
-                                                  ts[k].topic).ops
-                          : &tm__layout_native;
-    int rc = tm__check_timer(&ts[k], it->ops, now, &it->at);
-    if (rc == TIMERS_OK && it->ops->blob_size(&ts[k]) == 0) rc = TIMERS_ETOOBIG;
+    items[k].t = &ts[k];
+    int rc = prepare_one(e, &items[k], now);
     if (rc != TIMERS_OK) {
       if (n > 1) tm__error(rc, "timer %zu: %s", k, timers_last_error());
       return rc;
     }
-    if (ts[k].id)
-      snprintf(it->id, sizeof it->id, "%s", ts[k].id);
-    else
-      tm__id_generate(it->id);
   }
   return TIMERS_OK;
 }
@@ -123,31 +139,18 @@ static size_t group_end(const tm_batch *b, size_t from) {
 
 /* -------------------------------------------------------------- writing */
 
-typedef struct tm_group_buf {
-  const char **argv;
-  size_t *len;
-  char *scores, *blobs, *tombs;
-} tm_group_buf;
-
-static void group_buf_free(tm_group_buf *g) {
-  tm__free(g->argv), tm__free(g->len), tm__free(g->scores);
-  tm__free(g->blobs), tm__free(g->tombs);
-}
-
 /* One EVALSHA for a group: KEYS z p a d; ARGV channel, shard, n, then per
  * timer score, id, envelope, tombstone token (scripts.h). */
 static int append_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
   const tm_item *first = &b->items[b->order[from]];
   const tm_layout_ops *ops = first->layout.ops;
   const tm_core *core = &b->e->core;
-  size_t n = to - from, argc = TM_NKEYS + TM_SCHEDULE_ARGS + 4 * n, bytes = 0;
-  for (size_t k = from; k < to; k++)
-    bytes += ops->blob_size(b->items[b->order[k]].t);
-  tm_group_buf g = {tm__malloc(sizeof *g.argv * argc),
-                    tm__malloc(sizeof *g.len * argc), tm__malloc(32 * n),
-                    tm__malloc(bytes), tm__malloc(17 * n)};
+  size_t n = to - from, argc = TM_NKEYS + TM_SCHEDULE_ARGS + 4 * n;
+  const char **argv = tm__malloc(sizeof *argv * argc);
+  size_t *len = tm__malloc(sizeof *len * argc);
+  char *scores = tm__malloc(32 * n);
   int rc = TIMERS_OK;
-  if (!g.argv || !g.len || !g.scores || !g.blobs || !g.tombs) {
+  if (!argv || !len || !scores) {
     rc = tm__error(TIMERS_ENOMEM, "out of memory");
     goto out;
   }
@@ -157,31 +160,22 @@ static int append_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
   if (ops->has_wake) tm__wake_channel(chan, core->names.prefix, first->t->topic);
   snprintf(shard, sizeof shard, "%u", first->shard);
   snprintf(count, sizeof count, "%zu", n);
-  bool tomb = ops->has_tombstones && core->cfg.dedup_window_ms > 0;
   size_t a = 0;
-  for (int k = 0; k < TM_NKEYS; k++) g.argv[a++] = keys[k];
-  g.argv[a++] = chan, g.argv[a++] = shard, g.argv[a++] = count;
-  for (size_t k = 0; k < a; k++) g.len[k] = strlen(g.argv[k]);
-  char *blob = g.blobs;
+  for (int k = 0; k < TM_NKEYS; k++) argv[a++] = keys[k];
+  argv[a++] = chan, argv[a++] = shard, argv[a++] = count;
+  for (size_t k = 0; k < a; k++) len[k] = strlen(argv[k]);
   for (size_t k = 0; k < n; k++) {
     const tm_item *it = &b->items[b->order[from + k]];
-    size_t blen = ops->blob_size(it->t);
-    char *score = g.scores + 32 * k, *tk = g.tombs + 17 * k;
-    ops->blob_encode(it->t, it->at, blob);
-    tk[0] = '\0';
-    if (tomb)
-      snprintf(tk, 17, "%016" PRIx64,
-               tm__timer_token(it->id, strlen(it->id), blob, blen));
-    g.len[a] = (size_t)snprintf(score, 32, "%.6f", it->at), g.argv[a++] = score;
-    g.len[a] = strlen(it->id), g.argv[a++] = it->id;
-    g.len[a] = blen, g.argv[a++] = blob;
-    g.len[a] = strlen(tk), g.argv[a++] = tk;
-    blob += blen;
+    char *score = scores + 32 * k;
+    len[a] = (size_t)snprintf(score, 32, "%.6f", it->at), argv[a++] = score;
+    len[a] = strlen(it->id), argv[a++] = it->id;
+    len[a] = it->blob_len, argv[a++] = it->blob;
+    len[a] = strlen(it->tomb), argv[a++] = it->tomb;
   }
-  rc = tm__conn_append_script(c, TM_SCRIPT_SCHEDULE, TM_NKEYS, (int)argc,
-                              g.argv, g.len);
+  rc = tm__conn_append_script(c, TM_SCRIPT_SCHEDULE, TM_NKEYS, (int)argc, argv,
+                              len);
 out:
-  group_buf_free(&g);
+  tm__free(argv), tm__free(len), tm__free(scores);
   return rc;
 }
 
@@ -278,6 +272,7 @@ int timers_schedule_each(timers_engine *e, const timers_timer *ts, size_t n,
     for (size_t k = 0; k < n; k++)
       memcpy(ids_out + k * (TIMERS_ID_MAX + 1), b.items[k].id,
              strlen(b.items[k].id) + 1);
+  for (size_t k = 0; b.items && k < n; k++) tm__free(b.items[k].blob);
   tm__free(b.items);
   tm__free(b.order);
   return rc;

@@ -69,16 +69,19 @@ int tm__check_utf8(const char *what, const char *s, size_t max) {
   return rc;
 }
 
-static int check_headers(const timers_timer *t, size_t *bytes) {
-  if (t->header_count > TIMERS_HEADERS_MAX)
-    return tm__error(TIMERS_ETOOBIG, "%zu headers; at most %d",
-                     t->header_count, TIMERS_HEADERS_MAX);
+static int check_headers(const timers_timer *t, const tm_layout_ops *ops,
+                         size_t *bytes) {
+  if (t->header_count > ops->max_headers)
+    return tm__error(TIMERS_ETOOBIG, "%zu headers; at most %zu in the %s "
+                     "layout", t->header_count, ops->max_headers, ops->name);
   if (t->header_count && !t->headers)
     return tm__error(TIMERS_EINVAL, "header_count is %zu but headers is NULL",
                      t->header_count);
   for (size_t i = 0; i < t->header_count; i++) {
     const timers_header *h = &t->headers[i];
-    if (!h->key || !h->key[0])
+    if (!h->key)
+      return tm__error(TIMERS_EINVAL, "header %zu has a NULL key", i);
+    if (!h->key[0] && !ops->empty_header_keys)
       return tm__error(TIMERS_EINVAL, "header %zu has an empty key", i);
     if (!h->value)
       return tm__error(TIMERS_EINVAL, "header '%s' has a NULL value", h->key);
@@ -120,7 +123,7 @@ int tm__check_timer(const timers_timer *t, const tm_layout_ops *ops,
     return tm__error(TIMERS_EINVAL, "payload_len is %zu but payload is NULL",
                      t->payload_len);
   size_t bytes = t->payload_len;
-  if ((rc = check_headers(t, &bytes)) != TIMERS_OK) return rc;
+  if ((rc = check_headers(t, ops, &bytes)) != TIMERS_OK) return rc;
   if (bytes > TIMERS_PAYLOAD_MAX)
     return tm__error(TIMERS_ETOOBIG,
                      "payload and headers are %zu bytes; at most %u", bytes,

@@ -66,6 +66,11 @@ static timers_outcome call_handler(tm_job *j, const tm_core *core) {
   }
   j->activate_at = d.activate_at;
   j->corrupt = d.corrupt;
+  if (d.verdict != TM_DELIVER) { /* what the topic's other clients do */
+    tm__decode_buf_free(&buf);
+    return d.verdict == TM_DROP ? TIMERS_REJECT : TIMERS_NACK;
+  }
+  j->handled = true;
   timers_message m = {
       .topic = t->name,
       .id = j->id,
@@ -84,9 +89,10 @@ static timers_outcome call_handler(tm_job *j, const tm_core *core) {
   tm__in_handler = false;
   current_job = NULL, current_msg = NULL;
   tm__decode_buf_free(&buf);
-  if (o != TIMERS_ACK && o != TIMERS_NACK && o != TIMERS_REJECT) {
+  if (o != TIMERS_ACK && o != TIMERS_NACK && o != TIMERS_REJECT &&
+      o != TIMERS_RELEASE) {
     tm__log(&core->log, TIMERS_LOG_ERROR,
-            "topic '%s': handler returned %d, not ACK/NACK/REJECT; "
+            "topic '%s': handler returned %d, not ACK/NACK/REJECT/RELEASE; "
             "treated as NACK", t->name, (int)o);
     o = TIMERS_NACK;
   }
