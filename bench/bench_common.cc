@@ -14,6 +14,7 @@
 #include <mutex>
 
 extern "C" {
+#include "keys.h"
 #include "redis_server.h"
 }
 
@@ -232,9 +233,50 @@ double load(const char *topic, int shards, size_t n, double at,
   return secs;
 }
 
+static const char *key_prefix() {
+  static timers_config dflt = [] {
+    timers_config c;
+    timers_config_init(&c);
+    return c;
+  }();
+  return dflt.key_prefix;
+}
+
+std::vector<std::string> shard_keys(const char *topic, int s) {
+  static tm_keys keys;  // 4 KB: not on the stack; one thread at a time
+  static std::mutex lock;
+  std::lock_guard<std::mutex> g(lock);
+  tm__native_keys(keys, key_prefix(), topic, (uint32_t)s);
+  return std::vector<std::string>(keys, keys + TM_NKEYS);
+}
+
 std::string shard_key(const char *topic, int s, char kind) {
-  return "timers:{" + std::string(topic) + ":" + std::to_string(s) + "}:" +
-         kind;
+  for (std::string &k : shard_keys(topic, s))  // "...:<kind>"
+    if (k.back() == kind) return k;
+  fail("shard_key: no key kind '%c'", kind);
+}
+
+std::string meta_key(const char *topic) {
+  char buf[TM_KEY_MAX];
+  tm__meta_key(buf, key_prefix(), topic);
+  return buf;
+}
+
+Args &Args::add(const char *s) { return add(s, std::strlen(s)); }
+
+void Args::append(Redis &r) {
+  if (redisAppendCommandArgv(r.ctx(), (int)p_.size(), p_.data(),
+                             n_.data()) != REDIS_OK)
+    fail("append: %s", r.ctx()->errstr);
+  p_.clear();
+  n_.clear();
+}
+
+void check_reply(redisReply *rep, const char *what) {
+  if (rep->type != REDIS_REPLY_ERROR) return;
+  std::string e(rep->str, rep->len);
+  freeReplyObject(rep);
+  fail("%s: %s", what, e.c_str());
 }
 
 long long pending(Redis &r, const char *topic, int shards) {

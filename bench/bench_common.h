@@ -88,6 +88,31 @@ class Redis {
   redisContext *c_ = nullptr;
 };
 
+// The arguments of one command for redisAppendCommandArgv. Only pointers
+// are kept: every string added must outlive append() (hence no
+// temporaries).
+class Args {
+ public:
+  Args &add(const char *p, size_t n) {
+    p_.push_back(p);
+    n_.push_back(n);
+    return *this;
+  }
+  Args &add(const char *s);
+  Args &add(const std::string &s) { return add(s.data(), s.size()); }
+  Args &add(std::string &&) = delete;
+  size_t size() const { return p_.size(); }
+  // Appends the command to r's pipeline (throws on failure) and clears.
+  void append(Redis &r);
+
+ private:
+  std::vector<const char *> p_;
+  std::vector<size_t> n_;
+};
+
+// Throws "<what>: <message>" if rep is an error reply (rep is freed then).
+void check_reply(redisReply *rep, const char *what);
+
 void flush();  // FLUSHALL (sync) and CONFIG RESETSTAT
 
 // Engine config for the bench server: shards, nothing logged but errors.
@@ -105,8 +130,14 @@ double load(const char *topic, int shards, size_t n, double at,
 // The id load() gives timer i.
 std::string load_id(const char *prefix, size_t id_len, size_t i);
 
-// Key of shard s of topic (DESIGN.md: p:{t:s}:kind, prefix "timers").
+// The four keys of shard s of topic in the scripts' KEYS order (z, p, a,
+// d), by the engine's own tm__native_keys (keys.h) with the default key
+// prefix of timers_config_init.
+std::vector<std::string> shard_keys(const char *topic, int s);
+// One of them: kind 'z', 'p', 'a' or 'd'.
 std::string shard_key(const char *topic, int s, char kind);
+// The topic's meta key (keys.h tm__meta_key).
+std::string meta_key(const char *topic);
 // Sum of ZCARD over the topic's shards.
 long long pending(Redis &r, const char *topic, int shards);
 

@@ -1,33 +1,50 @@
 // bench_fire.cc - how fast due timers fire, against the limit of one Redis.
 //
-// Ceiling (BM_Ceiling): the engine's own claim and commit Lua (scripts.c,
-// loaded by SCRIPT LOAD, called by EVALSHA) driven by a bare hiredis loop on
-// one connection: no threads, no rings, no handlers. Each round trip
-// pipelines the commits of the previous claims and one claim per shard
-// still due, as the poller does. That is what one Redis can do for this
-// protocol; it runs first, and every engine figure is also a ratio of it
-// (counter ratio_to_ceiling, against the ceiling of the same shard count
-// and claim batch, median of its repetitions). Because this machine's speed
-// drifts between benchmarks a minute apart, every engine run is also
-// preceded by its own ceiling run of the same shards and batch (set-up,
-// not timed): paired_ceiling_fires_per_s and paired_ratio.
+// Two ceilings, both a bare hiredis loop on one connection, one thread: no
+// threads, no rings, no handlers.
+//
+// BM_Ceiling (the protocol's ceiling): the engine's own CLAIM and SETTLE
+// Lua (scripts.c, SCRIPT LOAD, EVALSHA) with the engine's ARGV: each round
+// trip pipelines, as a poller's turn does, one SETTLE call per shard with
+// the commit steps of the previous round trip's claims (tombstones on, the
+// default dedup_window_ms), then one CLAIM (of `batch` timers, the default
+// lease_ms, the native layout's flags) per shard still due. Shapes come
+// from scripts.h (TM_CLAIM_*, TM_SETTLE_*, TM_COMMIT_MAX), keys and
+// tombstone tokens from keys.h, the flags from layout.h: one definition.
+// Every engine figure is also a ratio of it (ratio_to_ceiling, against the
+// median of the same shard count and claim batch). This machine's speed
+// drifts between benchmarks a minute apart, so every no-op engine run is
+// also preceded by its own ceiling run of the same shards and batch
+// (set-up, not timed): paired_ceiling_fires_per_s and paired_ratio.
+//
+// BM_CeilingPlain (the least work Redis must do): the same data work as
+// plain commands, no Lua; see plain_drain() for what it does and leaves
+// out. BM_Ceiling over BM_CeilingPlain is what the scripts cost.
 //
 // End to end (BM_Engine): N timers already due (activate_at in the past) are
 // written BEFORE the engines start (set-up, not timed); the work is from
-// timers_engine_start to the last no-op handler call. Every id is counted:
-// any timer fired twice or never fails the run. Contention counters are the
-// engines' timers_stats, summed over the instances.
+// timers_engine_start to the last handler call. Every id is counted: any
+// timer fired twice or never fails the run. Handlers are no-ops, or sleep
+// handler_ms (an I/O-bound handler); the sleeping rows fire fewer timers
+// (about kHandlerRowS of work each) and compare with the workers' limit,
+// workers x 1000 / handler_ms fires/s (ideal_fires_per_s), not with Redis.
+// Contention counters are the engines' timers_stats, summed over the
+// instances.
 #include <atomic>
+#include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 #include "bench_common.h"
 
 extern "C" {
+#include "keys.h"
+#include "layout.h"
 #include "scripts.h"
 }
 
@@ -39,150 +56,462 @@ constexpr int kReps = 3;
 
 constexpr const char *kTopic = "bench";
 constexpr size_t kPayload = 32;
-constexpr int kCommitChunk = 1024;  // pairs per commit call, as the poller
+constexpr size_t kFireN = 100000;
 constexpr double kTimeoutS = 120;
+// Rows with sleeping handlers fire about this many seconds' worth.
+constexpr double kHandlerRowS = 1.5;
 
-size_t fire_n() { return tb::scaled(100000, 1000); }
+// The fields this file fills per settle step and reads per claimed item;
+// if scripts.h changes them, this fails to compile instead of measuring
+// something else.
+static_assert(TM_SETTLE_ARGS == 2 && TM_SETTLE_STRIDE == 5,
+              "SETTLE ARGV is lease_ms, dedup_window_ms, then steps of "
+              "(op, token, id, x, y): update append_settle()");
+static_assert(TM_CLAIM_STRIDE == 4,
+              "a claimed item is (id, envelope, attempt, score before): "
+              "update take_claim()");
+
+size_t fire_n() { return tb::scaled(kFireN, 1000); }
 
 std::string ceiling_key(int64_t shards, int64_t batch) {
   return "fire/shards:" + std::to_string(shards) +
          "/batch:" + std::to_string(batch);
 }
 
-// ---------------------------------------------------------------- ceiling
+// What a poller sends besides keys and ids: the engine's defaults
+// (timers_config_init) and the native layout's claim flags.
+struct Protocol {
+  std::string nkeys, lease_ms, window_ms;
+  const char *claim_flags;
+  bool tombstones;
+  double lease_s, window_s;
+};
 
-std::string script_load(tb::Redis &r, tm_script s) {
-  return r.str("SCRIPT LOAD %s", tm__script_source[s]);
+const Protocol &protocol() {
+  static const Protocol p = [] {
+    timers_config c;
+    timers_config_init(&c);
+    Protocol x;
+    x.nkeys = std::to_string(TM_NKEYS);
+    x.lease_ms = std::to_string(c.lease_ms);
+    x.window_ms = std::to_string(c.dedup_window_ms);
+    x.claim_flags = tm__layout_native.claim_flags;
+    x.tombstones = tm__layout_native.has_tombstones && c.dedup_window_ms > 0;
+    x.lease_s = c.lease_ms / 1e3;
+    x.window_s = c.dedup_window_ms / 1e3;
+    return x;
+  }();
+  return p;
 }
 
-struct BareShard {
-  std::string keys[3];
-  std::vector<std::pair<std::string, std::string>> commits;  // (lease, id)
+// The tombstone token of a timer: 16 hex digits of tm__timer_token over its
+// id and stored envelope, as the poller sends it.
+std::string tomb_token(const char *id, size_t id_len, const char *blob,
+                       size_t blob_len) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016" PRIx64,
+                tm__timer_token(id, id_len, blob, blob_len));
+  return buf;
+}
+
+// Each loaded id ("<i>", tb::load) claimed exactly once.
+class Seen {
+ public:
+  explicit Seen(size_t n) : n_(n), k_(n, 0) {}
+  void claim(const char *id, size_t len) {
+    std::string s(id, len);
+    char *end;
+    unsigned long long i = std::strtoull(s.c_str(), &end, 10);
+    if (*end || i >= n_) tb::fail("claimed an unknown id '%s'", s.c_str());
+    if (k_[i]++) tb::fail("id %llu claimed twice", i);
+  }
+
+ private:
+  size_t n_;
+  std::vector<uint8_t> k_;
+};
+
+struct Totals {
+  size_t claimed = 0, removed = 0, round_trips = 0, claim_calls = 0,
+         settle_calls = 0, commands = 0;
+};
+
+// Checks after a ceiling drain: all gone, one tombstone each, no attempts
+// written (first deliveries write none).
+void check_drained(tb::Redis &r, int shards, size_t n, const Totals &t,
+                   bool tombstones, const char *what) {
+  long long left = 0, tombs = 0, attempts = 0;
+  for (int s = 0; s < shards; s++) {
+    std::vector<std::string> k = tb::shard_keys(kTopic, s);
+    left += r.integer("ZCARD %s", k[TM_KEY_Z].c_str()) +
+            r.integer("HLEN %s", k[TM_KEY_P].c_str());
+    tombs += r.integer("ZCARD %s", k[TM_KEY_D].c_str());
+    attempts += r.integer("HLEN %s", k[TM_KEY_A].c_str());
+  }
+  if (t.claimed != n || t.removed != n || left != 0)
+    tb::fail("%s: claimed %zu, removed %zu of %zu, %lld members or payloads "
+             "left", what, t.claimed, t.removed, n, left);
+  if (tombs != (tombstones ? (long long)n : 0) || attempts != 0)
+    tb::fail("%s: %lld tombstones for %zu timers (tombstones %s), %lld "
+             "attempt counts written", what, tombs, n, tombstones ? "on" : "off",
+             attempts);
+}
+
+// ------------------------------------------------------ ceiling: scripts
+
+struct Commit {
+  std::string token, id, tomb;  // the claim's lease string; "" if no dedup
+};
+
+struct ScriptShard {
+  std::vector<std::string> keys;  // z p a d
+  std::vector<Commit> commits;    // of the previous round trip's claims
   bool done = false;
 };
 
-struct BareTotals {
-  size_t claimed = 0, removed = 0, round_trips = 0, claim_calls = 0;
+enum class Call { settle, claim };
+
+struct Sent {
+  Call kind;
+  int shard;
+  size_t count;  // settle: steps; claim: timers asked for
 };
 
-void append_argv(tb::Redis &r, const std::vector<const char *> &argv,
-                 const std::vector<size_t> &len) {
-  if (redisAppendCommandArgv(r.ctx(), (int)argv.size(),
-                             const_cast<const char **>(argv.data()),
-                             len.data()) != REDIS_OK)
-    tb::fail("append: %s", r.ctx()->errstr);
-}
-
-// Appends the commit calls of shard s; returns how many calls.
-size_t append_commits(tb::Redis &r, const std::string &sha, BareShard &s,
-                      std::vector<size_t> &sizes) {
-  size_t calls = 0;
-  for (size_t from = 0; from < s.commits.size(); from += kCommitChunk) {
-    size_t to = std::min(s.commits.size(), from + kCommitChunk);
-    std::vector<const char *> argv = {"EVALSHA", sha.c_str(), "3"};
-    for (auto &k : s.keys) argv.push_back(k.c_str());
+// One SETTLE call per TM_COMMIT_MAX commits of shard s (the poller sends
+// at most one per turn; a ceiling round trip never has more than `batch`
+// <= TM_COMMIT_MAX of them).
+void append_settle(tb::Redis &r, const std::string &sha, ScriptShard &sh,
+                   int s, std::vector<Sent> &sent, Totals &t) {
+  const Protocol &pr = protocol();
+  for (size_t from = 0; from < sh.commits.size(); from += TM_COMMIT_MAX) {
+    size_t to = std::min(sh.commits.size(), from + (size_t)TM_COMMIT_MAX);
+    tb::Args a;
+    a.add("EVALSHA").add(sha).add(pr.nkeys);
+    for (const std::string &k : sh.keys) a.add(k);
+    a.add(pr.lease_ms).add(pr.window_ms);
     for (size_t i = from; i < to; i++) {
-      argv.push_back(s.commits[i].first.c_str());
-      argv.push_back(s.commits[i].second.c_str());
+      const Commit &c = sh.commits[i];
+      a.add("c").add(c.token).add(c.id).add(c.tomb).add("", 0);
     }
-    std::vector<size_t> len;
-    for (const char *a : argv) len.push_back(std::strlen(a));
-    append_argv(r, argv, len);
-    sizes.push_back(to - from);
-    calls++;
+    a.append(r);
+    sent.push_back({Call::settle, s, to - from});
+    t.settle_calls++;
   }
-  return calls;
+  sh.commits.clear();
 }
 
-// The claim script's reply (scripts.h): {next score, {id, blob, attempts,
-// pre-claim score}...}. Its ARGV: now, lease, count, track ("1": count
-// attempts, the native layout).
-constexpr size_t kClaimStride = 4;
+void append_claim(tb::Redis &r, const std::string &sha, const ScriptShard &sh,
+                  int s, const std::string &count, size_t batch,
+                  std::vector<Sent> &sent, Totals &t) {
+  const Protocol &pr = protocol();
+  tb::Args a;
+  a.add("EVALSHA").add(sha).add(pr.nkeys);
+  for (const std::string &k : sh.keys) a.add(k);
+  a.add(pr.lease_ms).add(count).add(pr.claim_flags);
+  a.append(r);
+  sent.push_back({Call::claim, s, batch});
+  t.claim_calls++;
+}
 
-// Takes a claim reply: queues the commits and tells whether the shard is
-// done (nothing due any more). A reply that does not fit the protocol
-// above (the scripts changed) fails the run rather than measuring wrong.
-void take_claim(BareShard &s, redisReply *rep, const std::string &lease,
-                double now, size_t asked, BareTotals &t) {
-  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 2 ||
-      rep->element[1]->type != REDIS_REPLY_ARRAY)
-    tb::fail("claim: unexpected reply type %d", rep->type);
-  redisReply *items = rep->element[1];
-  size_t got = items->elements / kClaimStride;
-  if (items->elements % kClaimStride || got > asked ||
-      (got && items->element[0]->type != REDIS_REPLY_STRING))
-    tb::fail("claim reply of %zu elements for %zu timers asked: the claim "
-             "script's reply format changed (bench_fire.cc kClaimStride)",
-             items->elements, asked);
-  for (size_t k = 0; k < items->elements; k += kClaimStride)
-    s.commits.emplace_back(lease, std::string(items->element[k]->str,
-                                              items->element[k]->len));
+bool is_str(const redisReply *r) { return r->type == REDIS_REPLY_STRING; }
+
+// A claim reply (scripts.h): {now, lease, next, healed, items}. Anything
+// that does not fit the protocol fails the run rather than measuring
+// wrong: lease = now + lease_ms, nothing healed, at most `asked` items,
+// each a first delivery (attempt 1) of a timer that was due.
+void take_claim(ScriptShard &sh, const redisReply *rep, size_t asked,
+                Seen &seen, Totals &t) {
+  const Protocol &pr = protocol();
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != TM_CLAIM_REPLY_LEN)
+    tb::fail("claim: reply of type %d, %zu elements (scripts.h: %d)",
+             rep->type, rep->elements, (int)TM_CLAIM_REPLY_LEN);
+  redisReply *const *e = rep->element;
+  const redisReply *items = e[TM_CLAIM_ITEMS];
+  if (!is_str(e[TM_CLAIM_NOW]) || !is_str(e[TM_CLAIM_LEASE]) ||
+      !is_str(e[TM_CLAIM_NEXT]) || e[TM_CLAIM_HEALED]->type != REDIS_REPLY_INTEGER ||
+      items->type != REDIS_REPLY_ARRAY)
+    tb::fail("claim: reply fields of unexpected types (scripts.h changed?)");
+  double now = std::strtod(e[TM_CLAIM_NOW]->str, nullptr);
+  double lease = std::strtod(e[TM_CLAIM_LEASE]->str, nullptr);
+  size_t got = items->elements / TM_CLAIM_STRIDE;
+  if (std::abs(lease - now - pr.lease_s) > 1e-5 || e[TM_CLAIM_HEALED]->integer ||
+      items->elements % TM_CLAIM_STRIDE || got > asked)
+    tb::fail("claim: now %s, lease %s, healed %lld, %zu item fields for %zu "
+             "timers asked", e[TM_CLAIM_NOW]->str, e[TM_CLAIM_LEASE]->str,
+             e[TM_CLAIM_HEALED]->integer, items->elements, asked);
+  for (size_t k = 0; k < items->elements; k += TM_CLAIM_STRIDE) {
+    redisReply *const *f = &items->element[k];
+    if (!is_str(f[0]) || !is_str(f[1]) || f[2]->type != REDIS_REPLY_INTEGER ||
+        f[2]->integer != 1 || !is_str(f[3]) ||
+        std::strtod(f[3]->str, nullptr) > now)
+      tb::fail("claim: item %zu is not (id, envelope, attempt 1, score "
+               "before <= now)", k / TM_CLAIM_STRIDE);
+    seen.claim(f[0]->str, f[0]->len);
+    sh.commits.push_back(
+        {e[TM_CLAIM_LEASE]->str, std::string(f[0]->str, f[0]->len),
+         pr.tombstones ? tomb_token(f[0]->str, f[0]->len, f[1]->str, f[1]->len)
+                       : ""});
+  }
   t.claimed += got;
-  const redisReply *next = rep->element[0];
-  s.done = next->len == 0 || std::strtod(next->str, nullptr) > now;
+  const redisReply *next = e[TM_CLAIM_NEXT];
+  sh.done = next->len == 0 || std::strtod(next->str, nullptr) > now;
 }
 
-BareTotals drain_bare(tb::Redis &r, int shards, int batch) {
-  std::string claim = script_load(r, TM_SCRIPT_CLAIM);
-  std::string commit = script_load(r, TM_SCRIPT_COMMIT);
-  std::vector<BareShard> sh(shards);
-  for (int s = 0; s < shards; s++)
-    for (int k = 0; k < 3; k++)
-      sh[s].keys[k] = tb::shard_key(kTopic, s, "zpa"[k]);
-  BareTotals t;
-  std::string count = std::to_string(batch);
-  for (;;) {
-    double now = tb::wall();
-    char now_s[32], lease_s[32];
-    std::snprintf(now_s, sizeof now_s, "%.6f", now);
-    std::snprintf(lease_s, sizeof lease_s, "%.6f", now + 30.0);
-    std::vector<size_t> commit_sizes;
-    std::vector<int> order;  // per call: shard (claim) or -1 (commit)
-    for (int s = 0; s < shards; s++) {
-      size_t c = append_commits(r, commit, sh[s], commit_sizes);
-      order.insert(order.end(), c, -1);
-      sh[s].commits.clear();
-    }
-    for (int s = 0; s < shards; s++) {
-      if (sh[s].done) continue;
-      std::vector<const char *> argv = {
-          "EVALSHA", claim.c_str(), "3", sh[s].keys[0].c_str(),
-          sh[s].keys[1].c_str(), sh[s].keys[2].c_str(), now_s, lease_s,
-          count.c_str(), "1"};
-      std::vector<size_t> len;
-      for (const char *a : argv) len.push_back(std::strlen(a));
-      append_argv(r, argv, len);
-      order.push_back(s);
-      t.claim_calls++;
-    }
-    if (order.empty()) break;
-    t.round_trips++;
+// A settle reply: one 1 per commit step (0: fenced off, which no one else
+// could have caused here).
+void take_settle(const redisReply *rep, size_t steps, Totals &t) {
+  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != steps)
+    tb::fail("settle: reply of type %d, %zu elements for %zu steps",
+             rep->type, rep->elements, steps);
+  for (size_t k = 0; k < steps; k++)
+    if (rep->element[k]->type != REDIS_REPLY_INTEGER ||
+        rep->element[k]->integer != 1)
+      tb::fail("settle: step %zu fenced off or malformed", k);
+  t.removed += steps;
+}
 
-    for (int s : order) {
+Totals scripts_drain(tb::Redis &r, int shards, int batch, size_t n) {
+  std::string claim = r.str("SCRIPT LOAD %s", tm__script_source[TM_SCRIPT_CLAIM]);
+  std::string settle =
+      r.str("SCRIPT LOAD %s", tm__script_source[TM_SCRIPT_SETTLE]);
+  std::vector<ScriptShard> sh(shards);
+  for (int s = 0; s < shards; s++) sh[s].keys = tb::shard_keys(kTopic, s);
+  Seen seen(n);
+  Totals t;
+  std::string count = std::to_string(batch);
+  std::vector<Sent> sent;
+  for (;;) {
+    sent.clear();
+    for (int s = 0; s < shards; s++)
+      if (!sh[s].commits.empty()) append_settle(r, settle, sh[s], s, sent, t);
+    for (int s = 0; s < shards; s++)
+      if (!sh[s].done)
+        append_claim(r, claim, sh[s], s, count, (size_t)batch, sent, t);
+    if (sent.empty()) break;
+    t.round_trips++;
+    t.commands += sent.size();
+    for (const Sent &c : sent) {
       redisReply *rep = r.reply();
-      if (rep->type == REDIS_REPLY_ERROR) {
-        std::string e(rep->str, rep->len);
+      tb::check_reply(rep, c.kind == Call::claim ? "claim" : "settle");
+      try {
+        if (c.kind == Call::claim)
+          take_claim(sh[c.shard], rep, c.count, seen, t);
+        else
+          take_settle(rep, c.count, t);
+      } catch (...) {
         freeReplyObject(rep);
-        tb::fail("bare loop: %s", e.c_str());
+        throw;
       }
-      if (s < 0)
-        t.removed += (size_t)rep->integer;
-      else
-        take_claim(sh[s], rep, lease_s, now, (size_t)batch, t);
       freeReplyObject(rep);
     }
   }
   return t;
 }
 
+// -------------------------------------------------- ceiling: plain Redis
+//
+// The least Redis must do for the same result without our scripts, and
+// still one round trip per claim batch:
+//   claim  = ZRANGE z -inf now BYSCORE LIMIT 0 batch   (find due members)
+//            ZADD z XX lease id...                     (lease them: out of
+//                                                       every later range)
+//            HMGET p id...                             (their envelopes)
+//   commit = ZREM z id...  HDEL p id...                (remove timer)
+//            and, tombstones on: ZADD d now token...,
+//            ZREMRANGEBYSCORE d -inf now-window, PEXPIRE d window
+//                                                      (the dedup record)
+// ZADD XX needs the ids the range returned, so the three steps of a batch
+// are staggered over consecutive round trips of one pipeline: round trip k
+// of a shard sends the commits of batch k-2, the lease and HMGET of batch
+// k-1 and the range of batch k. Commands run in order, so the range of
+// batch k already skips batch k-1 (leased). Same round trips as the
+// scripts, the same members moved, payloads read, members, payloads and
+// tombstones written; nothing is written to the attempts hash (the scripts
+// write none for first deliveries either).
+//
+// What the scripts add, and this leaves out, is their cost: the Lua
+// interpreter and argument copying, key type checks, TIME, a claim's
+// atomic find-and-lease (here another client could lease the same members
+// between ZRANGE and ZADD: no mutual exclusion), the attempt check, the
+// next-due ZRANGE, and settle's fencing (ZMSCORE: remove only while the
+// lease is still ours). So this is not a usable protocol: it bounds the
+// rate from above (the least work per fire), for comparison only.
+
+enum class Op { zrem, hdel, tomb, prune, expire, lease, hmget, range };
+
+struct PlainSent {
+  Op op;
+  int shard;
+  size_t count;  // ids in the command
+};
+
+struct PlainShard {
+  std::vector<std::string> keys;     // z p a d
+  std::vector<std::string> found;    // ranged last round: lease them now
+  std::vector<std::string> leasing;  // leased this round, HMGET pending
+  std::vector<std::pair<std::string, std::string>> commits;  // (id, tomb)
+  bool range_done = false;
+  bool idle() const {
+    return range_done && found.empty() && commits.empty();
+  }
+};
+
+struct Clock {
+  char now[32], lease[32], prune[32];
+};
+
+void append_commits(tb::Redis &r, PlainShard &sh, int s, const Clock &c,
+                    bool tombs, std::vector<PlainSent> &sent) {
+  const Protocol &pr = protocol();
+  size_t n = sh.commits.size();
+  tb::Args a;
+  a.add("ZREM").add(sh.keys[TM_KEY_Z]);
+  for (auto &x : sh.commits) a.add(x.first);
+  a.append(r);
+  a.add("HDEL").add(sh.keys[TM_KEY_P]);
+  for (auto &x : sh.commits) a.add(x.first);
+  a.append(r);
+  sent.push_back({Op::zrem, s, n});
+  sent.push_back({Op::hdel, s, n});
+  if (!tombs) return;
+  a.add("ZADD").add(sh.keys[TM_KEY_D]);
+  for (auto &x : sh.commits) a.add(c.now).add(x.second);
+  a.append(r);
+  a.add("ZREMRANGEBYSCORE").add(sh.keys[TM_KEY_D]).add("-inf").add(c.prune);
+  a.append(r);
+  a.add("PEXPIRE").add(sh.keys[TM_KEY_D]).add(pr.window_ms);
+  a.append(r);
+  sent.push_back({Op::tomb, s, n});
+  sent.push_back({Op::prune, s, 0});
+  sent.push_back({Op::expire, s, 0});
+}
+
+void append_claim_steps(tb::Redis &r, PlainShard &sh, int s, const Clock &c,
+                        const std::string &count, std::vector<PlainSent> &sent) {
+  if (!sh.found.empty()) {
+    tb::Args a;
+    a.add("ZADD").add(sh.keys[TM_KEY_Z]).add("XX");
+    for (auto &id : sh.found) a.add(c.lease).add(id);
+    a.append(r);
+    a.add("HMGET").add(sh.keys[TM_KEY_P]);
+    for (auto &id : sh.found) a.add(id);
+    a.append(r);
+    sent.push_back({Op::lease, s, sh.found.size()});
+    sent.push_back({Op::hmget, s, sh.found.size()});
+    sh.leasing = std::move(sh.found);
+    sh.found.clear();
+  }
+  if (!sh.range_done) {
+    tb::Args a;
+    a.add("ZRANGE").add(sh.keys[TM_KEY_Z]).add("-inf").add(c.now);
+    a.add("BYSCORE").add("LIMIT").add("0").add(count);
+    a.append(r);
+    sent.push_back({Op::range, s, 0});
+  }
+}
+
+void take_plain(PlainShard &sh, const PlainSent &c, const redisReply *rep,
+                bool tombs, Seen &seen, Totals &t) {
+  bool ok = true;
+  switch (c.op) {
+    case Op::zrem:
+      ok = rep->type == REDIS_REPLY_INTEGER && (size_t)rep->integer == c.count;
+      t.removed += c.count;
+      break;
+    case Op::hdel:
+    case Op::tomb:
+      ok = rep->type == REDIS_REPLY_INTEGER && (size_t)rep->integer == c.count;
+      break;
+    case Op::prune:
+    case Op::expire:
+      ok = rep->type == REDIS_REPLY_INTEGER;
+      break;
+    case Op::lease:  // XX: nothing added
+      ok = rep->type == REDIS_REPLY_INTEGER && rep->integer == 0;
+      break;
+    case Op::hmget:
+      ok = rep->type == REDIS_REPLY_ARRAY && rep->elements == c.count;
+      for (size_t k = 0; ok && k < c.count; k++) {
+        const redisReply *b = rep->element[k];
+        const std::string &id = sh.leasing[k];
+        ok = is_str(b);
+        if (!ok) break;
+        seen.claim(id.data(), id.size());
+        sh.commits.emplace_back(
+            id, tombs ? tomb_token(id.data(), id.size(), b->str, b->len) : "");
+      }
+      t.claimed += c.count;
+      break;
+    case Op::range:
+      ok = rep->type == REDIS_REPLY_ARRAY;
+      for (size_t k = 0; ok && k < rep->elements; k++) {
+        ok = is_str(rep->element[k]);
+        if (ok) sh.found.emplace_back(rep->element[k]->str, rep->element[k]->len);
+      }
+      sh.range_done = ok && rep->elements == 0;
+      break;
+  }
+  if (!ok)
+    tb::fail("plain loop: unexpected reply (type %d) to step %d of %zu ids",
+             rep->type, (int)c.op, c.count);
+}
+
+Totals plain_drain(tb::Redis &r, int shards, int batch, size_t n, bool tombs) {
+  const Protocol &pr = protocol();
+  std::vector<PlainShard> sh(shards);
+  for (int s = 0; s < shards; s++) sh[s].keys = tb::shard_keys(kTopic, s);
+  Seen seen(n);
+  Totals t;
+  std::string count = std::to_string(batch);
+  std::vector<PlainSent> sent;
+  for (;;) {
+    double now = tb::wall();
+    Clock c;
+    std::snprintf(c.now, sizeof c.now, "%.6f", now);
+    std::snprintf(c.lease, sizeof c.lease, "%.6f", now + pr.lease_s);
+    std::snprintf(c.prune, sizeof c.prune, "%.6f", now - pr.window_s);
+    sent.clear();
+    for (int s = 0; s < shards; s++) {
+      if (!sh[s].commits.empty()) {
+        append_commits(r, sh[s], s, c, tombs, sent);
+        sh[s].commits.clear();
+      }
+    }
+    for (int s = 0; s < shards; s++) {
+      append_claim_steps(r, sh[s], s, c, count, sent);
+      t.claim_calls += !sh[s].range_done;
+    }
+    if (sent.empty()) break;  // every shard idle()
+    t.round_trips++;
+    t.commands += sent.size();
+    for (const PlainSent &x : sent) {
+      redisReply *rep = r.reply();
+      tb::check_reply(rep, "plain loop");
+      try {
+        take_plain(sh[x.shard], x, rep, tombs, seen, t);
+      } catch (...) {
+        freeReplyObject(rep);
+        throw;
+      }
+      freeReplyObject(rep);
+    }
+  }
+  return t;
+}
+
+// ---------------------------------------------------- ceiling experiments
+
 struct CeilingRun {
   size_t n = 0;
   double setup = 0, work = 0, redis_cpu = 0;
-  BareTotals t;
+  Totals t;
+  double rate() const { return (double)n / work; }
 };
 
-// One ceiling experiment: load n due timers, drain them with the bare loop.
-CeilingRun ceiling_once(int shards, int batch) {
+enum class Bare { scripts, plain_tombs, plain };
+
+// One ceiling experiment: load n due timers, drain them with a bare loop.
+CeilingRun ceiling_once(Bare how, int shards, int batch) {
   CeilingRun c;
   c.n = fire_n();
   double t0 = tb::mono();
@@ -191,39 +520,78 @@ CeilingRun ceiling_once(int shards, int batch) {
   tb::Redis r, cpu;
   c.setup = tb::mono() - t0;
   double c0 = cpu.cpu_s(), w0 = tb::mono();
-  c.t = drain_bare(r, shards, batch);
+  bool tombs = how == Bare::plain ? false : protocol().tombstones;
+  c.t = how == Bare::scripts ? scripts_drain(r, shards, batch, c.n)
+                             : plain_drain(r, shards, batch, c.n, tombs);
   c.work = tb::mono() - w0;
   c.redis_cpu = cpu.cpu_s() - c0;
-  long long left = tb::pending(r, kTopic, shards);
-  if (c.t.claimed != c.n || c.t.removed != c.n || left != 0)
-    tb::fail("bare loop: claimed %zu, removed %zu of %zu, %lld left",
-             c.t.claimed, c.t.removed, c.n, left);
+  check_drained(r, shards, c.n, c.t, tombs,
+                how == Bare::scripts ? "script loop" : "plain loop");
   return c;
+}
+
+void ceiling_counters(benchmark::State &state, const CeilingRun &c) {
+  auto &k = state.counters;
+  k["fires_per_s"] = c.rate();
+  k["redis_cpu_util"] = c.redis_cpu / c.work;
+  k["redis_us_per_fire"] = c.redis_cpu / (double)c.n * 1e6;
+  k["round_trips"] = (double)c.t.round_trips;
+  k["claim_calls"] = (double)c.t.claim_calls;
+  k["commands"] = (double)c.t.commands;
+  k["timers"] = (double)c.n;
+  k["setup_s"] = c.setup;
+  k["teardown_s"] = 0;
 }
 
 void BM_Ceiling(benchmark::State &state) {
   int shards = (int)state.range(0), batch = (int)state.range(1);
   tb::run(state, [&] {
-    CeilingRun c = ceiling_once(shards, batch);
+    CeilingRun c = ceiling_once(Bare::scripts, shards, batch);
     state.SetIterationTime(c.work);
-    double rate = (double)c.n / c.work;
-    tb::record(ceiling_key(shards, batch), rate);
-    state.counters["fires_per_s"] = rate;
-    state.counters["redis_cpu_util"] = c.redis_cpu / c.work;
-    state.counters["round_trips"] = (double)c.t.round_trips;
-    state.counters["claim_calls"] = (double)c.t.claim_calls;
-    state.counters["timers"] = (double)c.n;
-    state.counters["setup_s"] = c.setup;
-    state.counters["teardown_s"] = 0;
+    tb::record(ceiling_key(shards, batch), c.rate());
+    ceiling_counters(state, c);
+    state.counters["settle_calls"] = (double)c.t.settle_calls;
+  });
+}
+
+void BM_CeilingPlain(benchmark::State &state) {
+  int shards = (int)state.range(0), batch = (int)state.range(1);
+  bool tombs = state.range(2) != 0;
+  tb::run(state, [&] {
+    CeilingRun c = ceiling_once(tombs ? Bare::plain_tombs : Bare::plain,
+                                shards, batch);
+    state.SetIterationTime(c.work);
+    double scripts = tb::median_of(ceiling_key(shards, batch));
+    ceiling_counters(state, c);
+    state.counters["scripts_fires_per_s"] = scripts;
+    state.counters["scripts_ratio"] = scripts > 0 ? scripts / c.rate() : 0;
   });
 }
 
 // ------------------------------------------------------------ end to end
 
+struct EngineArgs {
+  int shards, pollers, workers, batch, instances, handler_ms;
+  // What the handlers allow: every worker sleeping handler_ms per timer.
+  double ideal_rate() const {
+    return handler_ms ? (double)workers * instances * 1e3 / handler_ms : 0;
+  }
+};
+
+// No-op rows fire fire_n() timers; sleeping rows about kHandlerRowS of
+// work at the ideal rate, at most fire_n().
+size_t engine_n(const EngineArgs &a) {
+  if (a.handler_ms == 0) return fire_n();
+  size_t n = (size_t)(kHandlerRowS * a.ideal_rate());
+  return tb::scaled(std::min(n, kFireN), 200);
+}
+
 struct FireCtx {
   size_t n = 0;
+  int handler_ms = 0;
   std::unique_ptr<std::atomic<uint32_t>[]> counts;
   std::atomic<size_t> fired{0}, foreign{0};
+  std::atomic<int64_t> busy_ns{0};  // time spent in sleeping handlers
   std::mutex m;
   std::condition_variable cv;
   bool done = false;
@@ -232,6 +600,12 @@ struct FireCtx {
 
 timers_outcome on_fire(const timers_message *msg, void *ud) {
   FireCtx *c = static_cast<FireCtx *>(ud);
+  if (c->handler_ms) {  // an I/O-bound handler: the worker waits
+    double t0 = tb::mono();
+    std::this_thread::sleep_for(std::chrono::milliseconds(c->handler_ms));
+    c->busy_ns.fetch_add((int64_t)((tb::mono() - t0) * 1e9),
+                         std::memory_order_relaxed);
+  }
   char *end;
   unsigned long long i = std::strtoull(msg->id, &end, 10);
   if (*end || i >= c->n)
@@ -255,17 +629,24 @@ struct Summed {
   uint64_t inflight = 0;
 };
 
+// Adds every field of a struct of uint64_t counters.
+template <typename T>
+void add_counters(T &to, const T &from) {
+  static_assert(sizeof(T) % sizeof(uint64_t) == 0, "uint64_t fields only");
+  uint64_t a[sizeof(T) / sizeof(uint64_t)], b[sizeof a / sizeof *a];
+  std::memcpy(a, &to, sizeof a);
+  std::memcpy(b, &from, sizeof b);
+  for (size_t k = 0; k < sizeof a / sizeof *a; k++) a[k] += b[k];
+  std::memcpy(&to, a, sizeof a);
+}
+
 Summed sum_stats(const std::vector<timers_engine *> &es) {
   Summed s;
   for (timers_engine *e : es) {
     timers_stats *st = nullptr;
     tb::check(timers_stats_get(e, &st), "stats");
-    const uint64_t *a = reinterpret_cast<const uint64_t *>(&st->total);
-    uint64_t *b = reinterpret_cast<uint64_t *>(&s.total);
-    for (size_t k = 0; k < sizeof s.total / sizeof(uint64_t); k++) b[k] += a[k];
-    const uint64_t *c = reinterpret_cast<const uint64_t *>(&st->contention);
-    uint64_t *d = reinterpret_cast<uint64_t *>(&s.cont);
-    for (size_t k = 0; k < sizeof s.cont / sizeof(uint64_t); k++) d[k] += c[k];
+    add_counters(s.total, st->total);
+    add_counters(s.cont, st->contention);
     s.inflight += st->inflight;
     timers_stats_free(st);
   }
@@ -285,10 +666,6 @@ void check_counts(const FireCtx &c) {
     tb::fail("%zu lost, %zu fired more than once, %zu unknown ids (first bad "
              "id %zu)", lost, dup, c.foreign.load(), first_bad);
 }
-
-struct EngineArgs {
-  int shards, pollers, workers, batch, instances;
-};
 
 std::vector<timers_engine *> make_engines(const EngineArgs &a, FireCtx &ctx) {
   std::vector<timers_engine *> es;
@@ -317,6 +694,10 @@ void set_engine_counters(benchmark::State &state, const Summed &s) {
   c["claim_calls"] = (double)s.total.claim_calls;
   c["stale_commits"] = (double)s.total.stale_commits;
   c["redis_errors"] = (double)s.total.redis_errors;
+  c["extended"] = (double)s.total.extended;
+  c["released"] = (double)s.total.released;
+  c["lease_lost"] = (double)s.total.lease_lost;
+  c["overran"] = (double)s.total.overran;
   c["lock_waits"] = (double)s.cont.lock_waits;
   c["lock_wait_ns"] = (double)s.cont.lock_wait_ns;
   c["poller_sleeps"] = (double)s.cont.poller_sleeps;
@@ -326,73 +707,101 @@ void set_engine_counters(benchmark::State &state, const Summed &s) {
   c["cas_retries"] = (double)s.cont.cas_retries;
 }
 
+struct EngineRun {
+  double setup = 0, work = 0, teardown = 0, redis_cpu = 0;
+  Summed s;
+};
+
+// Loads ctx.n due timers, runs the engines until the last handler call,
+// stops them and checks that every timer fired once and left Redis.
+EngineRun engine_once(const EngineArgs &a, FireCtx &ctx) {
+  EngineRun run;
+  double t0 = tb::mono();
+  tb::flush();
+  tb::load(kTopic, a.shards, ctx.n, tb::wall() - 1, kPayload);
+  std::vector<timers_engine *> es = make_engines(a, ctx);
+  tb::Redis cpu;
+  run.setup = tb::mono() - t0;
+
+  double c0 = cpu.cpu_s(), w0 = tb::mono();
+  int rc = TIMERS_OK;
+  for (timers_engine *e : es)
+    if (rc == TIMERS_OK) rc = timers_engine_start(e);
+  bool done = false;
+  if (rc == TIMERS_OK) {
+    std::unique_lock<std::mutex> g(ctx.m);
+    done = ctx.cv.wait_for(g, std::chrono::duration<double>(kTimeoutS),
+                           [&] { return ctx.done; });
+  }
+  run.work = (done ? ctx.t_last : tb::mono()) - w0;
+  run.redis_cpu = cpu.cpu_s() - c0;  // includes the last commits
+  std::string start_err = rc == TIMERS_OK ? "" : timers_last_error();
+
+  double d0 = tb::mono();
+  for (timers_engine *e : es) timers_engine_stop(e);
+  run.s = sum_stats(es);
+  for (timers_engine *e : es) timers_engine_destroy(e);
+  run.teardown = tb::mono() - d0;
+  const Summed &s = run.s;
+  if (rc != TIMERS_OK) tb::fail("start: %s", start_err.c_str());
+  if (!done)
+    tb::fail("engine hang: %zu of %zu fired after %.0f s (claimed %llu, "
+             "acked %llu, inflight %llu, claim_calls %llu, redis_errors "
+             "%llu)", ctx.fired.load(), ctx.n, kTimeoutS,
+             (unsigned long long)s.total.claimed,
+             (unsigned long long)s.total.acked,
+             (unsigned long long)s.inflight,
+             (unsigned long long)s.total.claim_calls,
+             (unsigned long long)s.total.redis_errors);
+  check_counts(ctx);
+  tb::Redis r;
+  long long left = tb::pending(r, kTopic, a.shards);
+  if (left != 0)
+    tb::fail("%lld timers still in Redis after every handler ran and the "
+             "engines stopped (commits lost)", left);
+  return run;
+}
+
 void BM_Engine(benchmark::State &state) {
   EngineArgs a{(int)state.range(0), (int)state.range(1), (int)state.range(2),
-               (int)state.range(3), (int)state.range(4)};
+               (int)state.range(3), (int)state.range(4), (int)state.range(5)};
   tb::run(state, [&] {
     // Paired ceiling: the same bare loop right before this run, so the
-    // ratio compares runs seconds apart, not a minute apart.
-    CeilingRun paired = ceiling_once(a.shards, a.batch);
+    // ratio compares runs seconds apart, not a minute apart. Only where
+    // Redis is the limit: sleeping handlers are bounded by the workers.
+    CeilingRun paired;
+    if (a.handler_ms == 0)
+      paired = ceiling_once(Bare::scripts, a.shards, a.batch);
     FireCtx ctx;
-    ctx.n = fire_n();
+    ctx.n = engine_n(a);
+    ctx.handler_ms = a.handler_ms;
     ctx.counts.reset(new std::atomic<uint32_t>[ctx.n]());
-    double t0 = tb::mono();
-    tb::flush();
-    tb::load(kTopic, a.shards, ctx.n, tb::wall() - 1, kPayload);
-    std::vector<timers_engine *> es = make_engines(a, ctx);
-    tb::Redis cpu;
-    double setup = tb::mono() - t0;
+    EngineRun run = engine_once(a, ctx);
 
-    double c0 = cpu.cpu_s(), w0 = tb::mono();
-    int rc = TIMERS_OK;
-    for (timers_engine *e : es)
-      if (rc == TIMERS_OK) rc = timers_engine_start(e);
-    bool done = false;
-    if (rc == TIMERS_OK) {
-      std::unique_lock<std::mutex> g(ctx.m);
-      done = ctx.cv.wait_for(g, std::chrono::duration<double>(kTimeoutS),
-                             [&] { return ctx.done; });
+    state.SetIterationTime(run.work);
+    double rate = (double)ctx.n / run.work;
+    auto &c = state.counters;
+    c["fires_per_s"] = rate;
+    c["redis_cpu_util"] = run.redis_cpu / run.work;
+    c["redis_us_per_fire"] = run.redis_cpu / (double)ctx.n * 1e6;
+    if (a.handler_ms == 0) {
+      double ceiling = tb::median_of(ceiling_key(a.shards, a.batch));
+      c["ceiling_fires_per_s"] = ceiling;
+      c["ratio_to_ceiling"] = ceiling > 0 ? rate / ceiling : 0;
+      c["paired_ceiling_fires_per_s"] = paired.rate();
+      c["paired_ratio"] = rate / paired.rate();
+    } else {
+      // worker_busy: the share of the workers' time spent in handlers.
+      c["ideal_fires_per_s"] = a.ideal_rate();
+      c["ratio_to_ideal"] = rate / a.ideal_rate();
+      c["worker_busy"] = (double)ctx.busy_ns.load() / 1e9 /
+                         (run.work * a.workers * a.instances);
+      c["handler_ms_mean"] = (double)ctx.busy_ns.load() / 1e6 / (double)ctx.n;
     }
-    double work = (done ? ctx.t_last : tb::mono()) - w0;
-    double redis_cpu = cpu.cpu_s() - c0;  // includes the last commits
-    std::string start_err = rc == TIMERS_OK ? "" : timers_last_error();
-
-    double d0 = tb::mono();
-    for (timers_engine *e : es) timers_engine_stop(e);
-    Summed s = sum_stats(es);
-    for (timers_engine *e : es) timers_engine_destroy(e);
-    double teardown = tb::mono() - d0;
-    if (rc != TIMERS_OK) tb::fail("start: %s", start_err.c_str());
-    if (!done)
-      tb::fail("engine hang: %zu of %zu fired after %.0f s (claimed %llu, "
-               "acked %llu, inflight %llu, claim_calls %llu, redis_errors "
-               "%llu)", ctx.fired.load(), ctx.n, kTimeoutS,
-               (unsigned long long)s.total.claimed,
-               (unsigned long long)s.total.acked,
-               (unsigned long long)s.inflight,
-               (unsigned long long)s.total.claim_calls,
-               (unsigned long long)s.total.redis_errors);
-    check_counts(ctx);
-    tb::Redis r;
-    long long left = tb::pending(r, kTopic, a.shards);
-    if (left != 0)
-      tb::fail("%lld timers still in Redis after every handler ran and the "
-               "engines stopped (commits lost)", left);
-
-    state.SetIterationTime(work);
-    double rate = (double)ctx.n / work;
-    double ceiling = tb::median_of(ceiling_key(a.shards, a.batch));
-    state.counters["fires_per_s"] = rate;
-    state.counters["ceiling_fires_per_s"] = ceiling;
-    state.counters["redis_cpu_util"] = redis_cpu / work;
-    state.counters["ratio_to_ceiling"] = ceiling > 0 ? rate / ceiling : 0;
-    double pr = (double)paired.n / paired.work;
-    state.counters["paired_ceiling_fires_per_s"] = pr;
-    state.counters["paired_ratio"] = rate / pr;
-    state.counters["timers"] = (double)ctx.n;
-    state.counters["setup_s"] = setup;
-    state.counters["teardown_s"] = teardown;
-    set_engine_counters(state, s);
+    c["timers"] = (double)ctx.n;
+    c["setup_s"] = run.setup;
+    c["teardown_s"] = run.teardown;
+    set_engine_counters(state, run.s);
   });
 }
 
@@ -406,24 +815,36 @@ benchmark::internal::Benchmark *common(benchmark::internal::Benchmark *b) {
 
 const int kShards[] = {1, 2, 4, 8, 16, 64};
 const int kBatches[] = {16, 64, 1024};  // besides the default 256
+const int kWorkers[] = {1, 2, 4, 8, 32, 64};
 
 }  // namespace
 
 void bench_register() {
-  // Ceilings first: the engine benchmarks read their medians.
+  // Ceilings first: the engine benchmarks and the plain ceiling read their
+  // medians.
   auto *c = common(benchmark::RegisterBenchmark("BM_Ceiling", BM_Ceiling));
   c->ArgNames({"shards", "batch"});
   for (int s : kShards) c->Args({s, 256});
   for (int b : kBatches) c->Args({8, b});
 
+  auto *p = common(
+      benchmark::RegisterBenchmark("BM_CeilingPlain", BM_CeilingPlain));
+  p->ArgNames({"shards", "batch", "tombstones"});
+  for (int s : {1, 8, 64}) p->Args({s, 256, 1});
+  p->Args({8, 256, 0});
+
   auto *e = common(benchmark::RegisterBenchmark("BM_Engine", BM_Engine));
-  e->ArgNames({"shards", "pollers", "workers", "batch", "instances"});
-  for (int s : kShards) e->Args({s, 1, 2, 256, 1});      // fires/s vs shards
-  e->Args({8, 1, 1, 256, 1});                            // threads
-  e->Args({8, 1, 4, 256, 1});
-  e->Args({8, 2, 2, 256, 1});
-  e->Args({8, 2, 4, 256, 1});
-  for (int b : kBatches) e->Args({8, 1, 2, b, 1});       // claim batch
-  e->Args({8, 1, 2, 256, 2});                            // instances
-  e->Args({8, 1, 2, 256, 4});
+  e->ArgNames(
+      {"shards", "pollers", "workers", "batch", "instances", "handler_ms"});
+  for (int s : kShards) e->Args({s, 1, 2, 256, 1, 0});  // fires/s vs shards
+  e->Args({8, 2, 2, 256, 1, 0});                        // pollers
+  e->Args({8, 2, 4, 256, 1, 0});
+  for (int b : kBatches) e->Args({8, 1, 2, b, 1, 0});   // claim batch
+  e->Args({8, 1, 2, 256, 2, 0});                        // instances
+  e->Args({8, 1, 2, 256, 4, 0});
+  // fires/s vs workers, no-op and 1 ms handlers (8 shards, 1 poller); the
+  // no-op row of 2 workers is the shards row above.
+  for (int w : kWorkers)
+    if (w != 2) e->Args({8, 1, w, 256, 1, 0});
+  for (int w : kWorkers) e->Args({8, 1, w, 256, 1, 1});
 }

@@ -1,11 +1,24 @@
-// bench_ring.cc - the queues between pollers and workers: Concurrency Kit
-// rings (SPSC, the engine's SPMC and MPSC, MPMC) against a bounded queue
-// with one mutex and two condition variables, at 1 to 4 producers and
-// consumers, capacity 4096 (the engine's default ring_capacity). The hot
-// loops are C (ring_queues.c). Each run moves up to 1M values, for at most
-// about kMaxSeconds. Counters: items_per_s, items, full (pushes that
-// found no room), empty (pops that found nothing), waits (condition-variable
-// waits of the mutex queue).
+// bench_ring.cc - the queues between pollers and workers, capacity 4096
+// (the engine's default ring_capacity). The hot loops are C
+// (ring_queues.c). Each run moves up to 1M values, for at most about
+// kMaxSeconds.
+//
+// One way, 1 to 4 producers and consumers: the engine's disciplines
+// (ring.h: SPMC poller -> workers, SPSC worker -> poller), ck's MPSC (the
+// engine's former done ring) and MPMC called directly, and a bounded queue
+// with one mutex and two condition variables.
+//
+// Round trips (BM_Ring_lane_*), one poller and 1 to 4 workers: the
+// engine's lane (lane.h), an SPMC work ring out and one SPSC done ring per
+// worker back, against the former lane, whose workers shared one MPSC done
+// ring. items_per_s counts jobs back at the poller. The wake-ups of
+// sleeping threads are not part of this (they are in BM_Engine's
+// worker_sleeps, worker_wakeups and poller_kicks): threads spin, then
+// yield.
+//
+// Counters: items_per_s, items, full (pushes that found no room; lane: the
+// poller's passes with capacity - 1 jobs out), empty (pops that found
+// nothing), waits (condition-variable waits of the mutex queue).
 #include "bench_common.h"
 #include "ring_queues.h"
 
@@ -63,4 +76,11 @@ void bench_register() {
   add("BM_Ring_ck_mpsc", RQ_CK_MPSC, {{1, 1}, {2, 1}, {4, 1}});
   add("BM_Ring_ck_mpmc", RQ_CK_MPMC, all);
   add("BM_Ring_mutex_cond", RQ_MUTEX, all);
+  // Round trips: 1 poller, "consumers" = workers.
+  add("BM_Ring_lane_spsc", RQ_LANE, {{1, 1}, {1, 2}, {1, 4}});
+  // Not 4 workers: with 5 threads on 2 cores, a worker preempted between
+  // reserving and publishing its MPSC slot stalls the others, which spin
+  // inside ck; one smoke run took 11 s for 28k jobs (the reason the engine
+  // now gives each worker its own SPSC ring).
+  add("BM_Ring_lane_mpsc", RQ_LANE_MPSC, {{1, 1}, {1, 2}});
 }

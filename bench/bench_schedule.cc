@@ -3,11 +3,18 @@
 // hiredis loops on one connection, one thread, that write the same data:
 //
 //  BM_ScheduleCeiling_evalsha: per batch, the engine's own schedule Lua
-//    (scripts.c) called by EVALSHA once per shard group with the same ARGV
-//    as the engine (channel, shard, earliest score, n, (score id)...,
-//    (id envelope)...), all groups of a batch in one pipelined round trip.
+//    (scripts.c) called by EVALSHA once per shard group (at most
+//    TM_SCHEDULE_MAX timers) with the engine's KEYS (z p a d) and ARGV
+//    (channel, shard, n, then per timer score, id, envelope, tombstone
+//    token), all groups of a batch in one pipelined round trip. Envelopes
+//    (codec.h tm__envelope_encode), tombstone tokens (keys.h
+//    tm__timer_token, as 16 hex digits; on, as with the default
+//    dedup_window_ms), keys and the wake channel (keys.h) come from the
+//    engine's own functions, linked from the static library. Each reply
+//    must be {written = group size, skipped = 0}.
 //  BM_ScheduleCeiling_plain: the same writes as plain ZADD + HSET per shard
-//    group, pipelined the same way (no Lua, no wake message).
+//    group, pipelined the same way (no Lua, no dedup checks, no wake
+//    message).
 //
 // Timers: 16-byte ids, 32-byte payload, activation an hour ahead, 8 shards.
 // The engines here are never started (producer side only). Counters:
@@ -16,6 +23,7 @@
 // paired_ratio: against an EVALSHA ceiling run of the same batch made right
 // before each engine run (this machine's speed drifts over a minute).
 #include <atomic>
+#include <cinttypes>
 #include <cstdio>
 #include <cstring>
 #include <thread>
@@ -23,6 +31,8 @@
 #include "bench_common.h"
 
 extern "C" {
+#include "codec.h"
+#include "keys.h"
 #include "scripts.h"
 }
 
@@ -31,6 +41,12 @@ namespace {
 constexpr const char *kTopic = "bench";
 constexpr int kShards = 8;
 constexpr size_t kPayload = 32;
+
+// The fields this file sends per timer (append_evalsha); if scripts.h
+// changes them, this fails to compile instead of measuring something else.
+static_assert(TM_SCHEDULE_ARGS == 3 && TM_SCHEDULE_STRIDE == 4,
+              "SCHEDULE ARGV is channel, shard, n, then (score, id, "
+              "envelope, tombstone token) per timer: update append_evalsha()");
 
 size_t timers_for(int64_t batch) {
   size_t n = (size_t)batch * 1000;
@@ -48,81 +64,116 @@ std::vector<std::string> make_ids(int thread, size_t n) {
   return ids;
 }
 
-// The envelope of DESIGN.md (format 1, big-endian, no headers).
+// The stored envelope of a timer due at `at` (codec.h), by the engine's
+// own encoder.
 std::string envelope(double at, const std::string &payload) {
-  std::string e(11, '\0');
-  uint64_t us = (uint64_t)(at * 1e6);
-  e[0] = 1;
-  for (int k = 0; k < 8; k++) e[1 + k] = (char)(us >> (56 - 8 * k));
-  return e + payload;  // header count u16 0 already in e[9..10]
+  timers_timer t{};
+  t.topic = kTopic, t.id = "x";
+  t.payload = payload.data(), t.payload_len = payload.size();
+  t.has_activate_at = true, t.activate_at = at;
+  std::string e(tm__envelope_size(&t), '\0');
+  tm__envelope_encode(&t, at, &e[0]);
+  return e;
 }
 
 // ---------------------------------------------------------------- ceilings
 
-struct Group {
-  std::vector<size_t> idx;
-};
-
 enum class Bare { evalsha, plain };
 
-void append(tb::Redis &r, std::vector<const char *> &argv,
-            std::vector<size_t> &len) {
-  if (redisAppendCommandArgv(r.ctx(), (int)argv.size(), argv.data(),
-                             len.data()) != REDIS_OK)
-    tb::fail("append: %s", r.ctx()->errstr);
+struct Shard {
+  std::vector<std::string> keys;  // z p a d
+  std::string number;
+};
+
+struct Written {
+  size_t commands = 0, timers = 0;
+};
+
+// One EVALSHA of ids[g[from..to)] (one shard), as the engine's producer.
+void append_evalsha(tb::Redis &r, const std::string &sha, const Shard &sh,
+                    const std::string &chan, const std::vector<std::string> &ids,
+                    const std::vector<size_t> &g, size_t from, size_t to,
+                    const std::string &score, const std::string &env,
+                    std::vector<std::string> &tombs) {
+  std::string nkeys = std::to_string(TM_NKEYS), n = std::to_string(to - from);
+  tombs.clear();
+  char tk[17];
+  for (size_t k = from; k < to; k++) {
+    const std::string &id = ids[g[k]];
+    std::snprintf(tk, sizeof tk, "%016" PRIx64,
+                  tm__timer_token(id.data(), id.size(), env.data(), env.size()));
+    tombs.emplace_back(tk);
+  }
+  tb::Args a;
+  a.add("EVALSHA").add(sha).add(nkeys);
+  for (const std::string &k : sh.keys) a.add(k);
+  a.add(chan).add(sh.number).add(n);
+  for (size_t k = from; k < to; k++)
+    a.add(score).add(ids[g[k]]).add(env).add(tombs[k - from]);
+  a.append(r);
 }
 
-// Writes ids[from, to) in one round trip; returns commands sent.
-size_t bare_batch(tb::Redis &r, Bare how, const std::string &sha,
-                  const std::vector<std::string> &ids, size_t from, size_t to,
-                  double at, const std::string &payload,
-                  const std::string keys[kShards][3]) {
-  std::vector<Group> groups(kShards);
+void append_plain(tb::Redis &r, const Shard &sh,
+                  const std::vector<std::string> &ids,
+                  const std::vector<size_t> &g, size_t from, size_t to,
+                  const std::string &score, const std::string &env) {
+  tb::Args a;
+  a.add("ZADD").add(sh.keys[TM_KEY_Z]);
+  for (size_t k = from; k < to; k++) a.add(score).add(ids[g[k]]);
+  a.append(r);
+  a.add("HSET").add(sh.keys[TM_KEY_P]);
+  for (size_t k = from; k < to; k++) a.add(ids[g[k]]).add(env);
+  a.append(r);
+}
+
+// The schedule script's reply: {written, skipped}; nothing is skipped here.
+void take_reply(tb::Redis &r, Bare how, size_t group) {
+  redisReply *rep = r.reply();
+  tb::check_reply(rep, "bare schedule");
+  bool ok = how == Bare::plain ? rep->type == REDIS_REPLY_INTEGER
+            : rep->type == REDIS_REPLY_ARRAY && rep->elements == 2 &&
+                rep->element[0]->type == REDIS_REPLY_INTEGER &&
+                rep->element[1]->type == REDIS_REPLY_INTEGER &&
+                (size_t)rep->element[0]->integer == group &&
+                rep->element[1]->integer == 0;
+  int type = rep->type;
+  freeReplyObject(rep);
+  if (!ok)
+    tb::fail("bare schedule: reply of type %d is not {%zu written, 0 "
+             "skipped} (scripts.h changed?)", type, group);
+}
+
+// Writes ids[from, to) in one round trip.
+void bare_batch(tb::Redis &r, Bare how, const std::string &sha,
+                const std::vector<std::string> &ids, size_t from, size_t to,
+                double at, const std::string &payload,
+                const std::vector<Shard> &shards, const std::string &chan,
+                Written &w) {
+  std::vector<std::vector<size_t>> groups(kShards);
   for (size_t i = from; i < to; i++)
-    groups[timers_shard_of(ids[i].data(), ids[i].size(), kShards)]
-        .idx.push_back(i);
-  char score[32];
-  size_t slen = (size_t)std::snprintf(score, sizeof score, "%.6f", at);
-  std::string env = envelope(at, payload), chan = "timers:wake:bench";
-  size_t calls = 0;
+    groups[timers_shard_of(ids[i].data(), ids[i].size(), kShards)].push_back(i);
+  char score_buf[32];
+  std::snprintf(score_buf, sizeof score_buf, "%.6f", at);
+  // Every timer here has the same time and payload: one envelope.
+  std::string score = score_buf, env = envelope(at, payload);
+  std::vector<std::string> tombs;
+  std::vector<size_t> sizes;  // per EVALSHA, or 0 per plain command
   for (int s = 0; s < kShards; s++) {
-    const std::vector<size_t> &g = groups[s].idx;
-    if (g.empty()) continue;
-    std::string shard = std::to_string(s), n = std::to_string(g.size());
-    std::vector<const char *> argv;
-    std::vector<size_t> len;
-    auto arg = [&](const char *p, size_t l) {
-      argv.push_back(p);
-      len.push_back(l);
-    };
-    if (how == Bare::evalsha) {
-      arg("EVALSHA", 7), arg(sha.data(), sha.size()), arg("3", 1);
-      for (int k = 0; k < 3; k++) arg(keys[s][k].data(), keys[s][k].size());
-      arg(chan.data(), chan.size()), arg(shard.data(), shard.size());
-      arg(score, slen), arg(n.data(), n.size());
-    } else {
-      arg("ZADD", 4), arg(keys[s][0].data(), keys[s][0].size());
+    const std::vector<size_t> &g = groups[s];
+    for (size_t k = 0; k < g.size(); k += TM_SCHEDULE_MAX) {
+      size_t e = std::min(g.size(), k + (size_t)TM_SCHEDULE_MAX);
+      if (how == Bare::evalsha) {
+        append_evalsha(r, sha, shards[s], chan, ids, g, k, e, score, env, tombs);
+        sizes.push_back(e - k);
+      } else {
+        append_plain(r, shards[s], ids, g, k, e, score, env);
+        sizes.insert(sizes.end(), 2, 0);
+      }
     }
-    for (size_t i : g) arg(score, slen), arg(ids[i].data(), ids[i].size());
-    if (how == Bare::plain) {
-      append(r, argv, len);
-      calls++;
-      argv.clear(), len.clear();
-      arg("HSET", 4), arg(keys[s][1].data(), keys[s][1].size());
-    }
-    for (size_t i : g)
-      arg(ids[i].data(), ids[i].size()), arg(env.data(), env.size());
-    append(r, argv, len);
-    calls++;
   }
-  for (size_t k = 0; k < calls; k++) {
-    redisReply *rep = r.reply();
-    bool err = rep->type == REDIS_REPLY_ERROR;
-    std::string why = err ? std::string(rep->str, rep->len) : "";
-    freeReplyObject(rep);
-    if (err) tb::fail("bare schedule: %s", why.c_str());
-  }
-  return calls;
+  for (size_t n : sizes) take_reply(r, how, n);
+  w.commands += sizes.size();
+  w.timers += to - from;
 }
 
 struct BareRun {
@@ -138,19 +189,29 @@ BareRun bare_once(Bare how, size_t batch) {
   tb::Redis r;
   std::string sha = r.str("SCRIPT LOAD %s", tm__script_source[TM_SCRIPT_SCHEDULE]);
   std::vector<std::string> ids = make_ids(0, b.n);
-  std::string keys[kShards][3];
-  for (int s = 0; s < kShards; s++)
-    for (int k = 0; k < 3; k++) keys[s][k] = tb::shard_key(kTopic, s, "zpa"[k]);
+  std::vector<Shard> shards(kShards);
+  for (int s = 0; s < kShards; s++) {
+    shards[s].keys = tb::shard_keys(kTopic, s);
+    shards[s].number = std::to_string(s);
+  }
+  timers_config cfg;
+  timers_config_init(&cfg);
+  char chan_buf[TM_KEY_MAX];
+  tm__wake_channel(chan_buf, cfg.key_prefix, kTopic);
+  std::string chan = chan_buf;
   const std::string &p = tb::payload(kPayload);
   double at = tb::wall() + 3600;
   b.setup = tb::mono() - t0;
   double w0 = tb::mono();
+  Written w;
   for (size_t from = 0; from < b.n; from += batch)
-    b.calls += bare_batch(r, how, sha, ids, from, std::min(b.n, from + batch),
-                          at, p, keys);
+    bare_batch(r, how, sha, ids, from, std::min(b.n, from + batch), at, p,
+               shards, chan, w);
   b.work = tb::mono() - w0;
+  b.calls = w.commands;
   long long got = tb::pending(r, kTopic, kShards);
-  if (got != (long long)b.n) tb::fail("wrote %zu, found %lld", b.n, got);
+  if (got != (long long)b.n || w.timers != b.n)
+    tb::fail("wrote %zu of %zu, found %lld", w.timers, b.n, got);
   return b;
 }
 

@@ -5,8 +5,12 @@
 #
 # Reads fire.json and lateness_<rate>.txt from RESULTS_DIR (written by
 # `tools/run bench`) and writes there:
-#   fires_vs_shards.png         engine fires/s and the bare-Redis ceiling
+#   fires_vs_shards.png         engine fires/s, the bare-Redis ceiling
+#                               (our scripts) and plain commands (no Lua:
+#                               the least work, an upper bound)
 #                               against the shard count (medians)
+#   fires_vs_workers.png        engine fires/s against workers, no-op and
+#                               1 ms handlers, with the workers' limit
 #   lateness_cdf.png            lateness CDF per schedule rate (log x)
 #   lateness_tail.png           the same as a tail: 1 - quantile (log y)
 #   contention_vs_instances.png contested claims, lock waits, ring-full
@@ -29,22 +33,25 @@ command -v gnuplot >/dev/null 2>&1 || {
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# medians FILE PREFIX FIELD... : one line per median row whose name starts
-# with PREFIX: the run name, then the fields (missing ones as 0).
+# medians FILE PREFIX FIELD... : one line per median row (or single run,
+# when a benchmark ran once: TIMERS_BENCH_REPS=1) whose name starts with
+# PREFIX: the run name, then the fields (missing ones as 0).
 medians() {
   local file=$1 prefix=$2; shift 2
   if command -v jq >/dev/null 2>&1; then
     local fields
     fields=$(printf ', (.%s // 0)' "$@")
     jq -r --arg p "$prefix" \
-      ".benchmarks[] | select(.aggregate_name == \"median\" and
-        (.run_name | startswith(\$p))) | [.run_name $fields] | @tsv" "$file"
+      ".benchmarks[] | select((.aggregate_name == \"median\" or
+        .run_type != \"aggregate\") and (.run_name | startswith(\$p)))
+        | [.run_name $fields] | @tsv" "$file"
   else
     python3 - "$file" "$prefix" "$@" <<'PY'
 import json, sys
 path, prefix, fields = sys.argv[1], sys.argv[2], sys.argv[3:]
 for b in json.load(open(path))["benchmarks"]:
-    if b.get("aggregate_name") == "median" and b["run_name"].startswith(prefix):
+    if (b.get("aggregate_name") == "median" or
+            b.get("run_type") != "aggregate") and b["run_name"].startswith(prefix):
         print("\t".join([b["run_name"]] + [str(b.get(f, 0)) for f in fields]))
 PY
   fi
@@ -52,6 +59,9 @@ PY
 
 # arg NAME RUN_NAME: the value of "NAME:value" in a run name.
 arg() { sed -n "s|.*/$1:\([0-9]*\).*|\1|p" <<<"$2"; }
+
+# Drops engine rows with sleeping handlers (handler_ms > 0).
+noop() { grep -v '/handler_ms:[1-9]' || true; }
 
 # fires/s against shards: engine at 1 poller, 2 workers, batch 256, 1
 # instance; ceiling at batch 256.
@@ -62,14 +72,29 @@ done < <(medians "$fire" "BM_Ceiling/" fires_per_s | grep '/batch:256/') |
 while IFS=$'\t' read -r name rate ratio; do
   echo "$(arg shards "$name") $rate $ratio"
 done < <(medians "$fire" "BM_Engine/" fires_per_s ratio_to_ceiling |
-           grep '/pollers:1/workers:2/batch:256/instances:1/') |
+           grep '/pollers:1/workers:2/batch:256/instances:1/' | noop) |
   sort -n > "$tmp/engine.dat"
+while IFS=$'\t' read -r name rate; do
+  echo "$(arg shards "$name") $rate"
+done < <(medians "$fire" "BM_CeilingPlain/" fires_per_s |
+           grep '/batch:256/tombstones:1/' || true) |
+  sort -n > "$tmp/plain.dat"
+
+# fires/s against workers at 8 shards, 1 poller, batch 256, 1 instance:
+# workers, handler_ms, fires/s, ideal.
+while IFS=$'\t' read -r name rate ideal; do
+  echo "$(arg workers "$name") $(arg handler_ms "$name") $rate $ideal"
+done < <(medians "$fire" "BM_Engine/shards:8/pollers:1/" fires_per_s \
+           ideal_fires_per_s | grep '/batch:256/instances:1/handler_ms:') |
+  sort -n > "$tmp/workers.dat"
+awk '$2 == 0' "$tmp/workers.dat" > "$tmp/workers_noop.dat"
+awk '$2 == 1' "$tmp/workers.dat" > "$tmp/workers_1ms.dat"
 
 # contention against instances, at 8 shards.
 while IFS=$'\t' read -r name contested lock_waits ring_full rate; do
   echo "$(arg instances "$name") $contested $lock_waits $ring_full $rate"
 done < <(medians "$fire" "BM_Engine/shards:8/pollers:1/workers:2/batch:256/" \
-           contested lock_waits ring_full fires_per_s) |
+           contested lock_waits ring_full fires_per_s | noop) |
   sort -n > "$tmp/instances.dat"
 
 lateness=()
@@ -94,13 +119,35 @@ set ylabel "timers fired per second"
 set logscale x 2
 set xrange [0.8:80]
 set xtics ("1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, "64" 64)
-set key bottom right
+set key top right
 set yrange [0:*]
 set format y "%.0s%c"
 plot "$tmp/ceiling.dat" using 1:2 with linespoints lw 2 pt 7 title "ceiling: bare hiredis loop, same Lua", \
      "$tmp/engine.dat" using 1:2 with linespoints lw 2 pt 5 title "engine", \
-     "$tmp/engine.dat" using 1:2:(sprintf("%.0f%%", 100*\$3)) with labels offset 0,1 notitle
+     "$tmp/engine.dat" using 1:2:(sprintf("%.0f%%", 100*\$3)) with labels offset 0,1 notitle$(
+  [ -s "$tmp/plain.dat" ] && printf '%s' ', \
+     "'"$tmp/plain.dat"'" using 1:2 with linespoints lw 2 dt 2 pt 9 title "plain commands, no Lua: an upper bound (no atomicity, no fencing)"')
 GP
+
+if [ -s "$tmp/workers.dat" ]; then
+  gnuplot <<GP
+$common
+set output "$dir/fires_vs_workers.png"
+set title "Due timers fired per second against workers (medians; 8 shards, 1 poller, claim batch 256)"
+set title font ",10"
+set xlabel "workers"
+set ylabel "timers fired per second"
+set logscale x 2
+set logscale y 10
+set xrange [0.8:80]
+set xtics ("1" 1, "2" 2, "4" 4, "8" 8, "16" 16, "32" 32, "64" 64)
+set format y "%.0s%c"
+set key bottom right
+plot "$tmp/workers_noop.dat" using 1:3 with linespoints lw 2 pt 7 title "no-op handlers", \
+     "$tmp/workers_1ms.dat" using 1:3 with linespoints lw 2 pt 5 title "1 ms handlers (sleep)", \
+     "$tmp/workers_1ms.dat" using 1:4 with lines lw 1 dt 2 title "workers x 1000/s (1 ms handlers' limit)"
+GP
+fi
 
 if [ ${#lateness[@]} -gt 0 ]; then
   cdf="" tail=""

@@ -1,7 +1,8 @@
 /*
  * ring_queues.c - see ring_queues.h. Includes the engine's private ring.h
- * (header-only): the one documented exception, with scripts.h, to "bench
- * uses the public API only" (bench/CMakeLists.txt).
+ * (header-only): a documented exception to "bench uses the public API
+ * only" (bench/CMakeLists.txt). The disciplines the engine no longer uses
+ * (MPSC, MPMC) call ck directly, on the same ring and slots.
  *
  * A ck ring never blocks: a producer that finds it full, or a consumer that
  * finds it empty, spins briefly then yields the CPU (this machine has two
@@ -34,8 +35,14 @@ typedef struct rq_shared {
   rq_kind kind;
   int producers, consumers;
   uint64_t items;
+  unsigned capacity;
   double deadline;  /* monotonic seconds; producers stop after it */
-  tm_ring ring;
+  tm_ring ring;        /* the queue; lane: the work ring */
+  tm_ring *done;       /* lane: [ndone] done rings */
+  int ndone;           /* RQ_LANE: one per worker; RQ_LANE_MPSC: 1 */
+  /* Lane: set by the poller once every job is back (release); workers
+   * exit on it (acquire). */
+  _Atomic int lane_over;
   mutex_queue mq;
   pthread_barrier_t start;
   /* expected: what producers pushed, added by each as it ends (release);
@@ -105,20 +112,24 @@ static bool mq_pop(mutex_queue *q, void **v) {
 
 /* -------------------------------------------------------------- threads */
 
+static bool is_lane(rq_kind kind) {
+  return kind == RQ_LANE || kind == RQ_LANE_MPSC;
+}
+
 static bool ring_push(rq_shared *s, void *v) {
   switch (s->kind) {
-    case RQ_CK_SPSC: return ck_ring_enqueue_spsc(&s->ring.ring, s->ring.slots, v);
+    case RQ_CK_SPSC: return tm__ring_push_spsc(&s->ring, v);
     case RQ_CK_SPMC: return tm__ring_push_spmc(&s->ring, v);
-    case RQ_CK_MPSC: return tm__ring_push_mpsc(&s->ring, v);
+    case RQ_CK_MPSC: return ck_ring_enqueue_mpsc(&s->ring.ring, s->ring.slots, v);
     default: return ck_ring_enqueue_mpmc(&s->ring.ring, s->ring.slots, v);
   }
 }
 
 static bool ring_pop(rq_shared *s, void **v) {
   switch (s->kind) {
-    case RQ_CK_SPSC: return ck_ring_dequeue_spsc(&s->ring.ring, s->ring.slots, v);
+    case RQ_CK_SPSC: return tm__ring_pop_spsc(&s->ring, v);
     case RQ_CK_SPMC: return tm__ring_pop_spmc(&s->ring, v);
-    case RQ_CK_MPSC: return tm__ring_pop_mpsc(&s->ring, v);
+    case RQ_CK_MPSC: return ck_ring_dequeue_mpsc(&s->ring.ring, s->ring.slots, v);
     default: return ck_ring_dequeue_mpmc(&s->ring.ring, s->ring.slots, v);
   }
 }
@@ -193,14 +204,128 @@ static void *consumer_main(void *arg) {
   return NULL;
 }
 
+/* ------------------------------------------------------------------ lane */
+
+static bool done_push(rq_shared *s, int worker, void *v) {
+  if (s->kind == RQ_LANE) return tm__ring_push_spsc(&s->done[worker], v);
+  return ck_ring_enqueue_mpsc(&s->done[0].ring, s->done[0].slots, v);
+}
+
+static bool done_pop(rq_shared *s, int ring, void **v) {
+  if (s->kind == RQ_LANE) return tm__ring_pop_spsc(&s->done[ring], v);
+  return ck_ring_dequeue_mpsc(&s->done[0].ring, s->done[0].slots, v);
+}
+
+typedef struct lane_poller {
+  uint64_t out, next, back, sum_out, sum_back, full, empty;
+  unsigned limit;     /* jobs out at most: capacity - 1 */
+  bool stop_pushing;  /* deadline passed, or every job pushed */
+} lane_poller;
+
+/* Collects what the workers sent back; true if anything came. */
+static bool lane_collect(rq_shared *s, lane_poller *p) {
+  bool got = false;
+  for (int r = 0; r < s->ndone; r++) {
+    void *v;
+    while (done_pop(s, r, &v)) {
+      p->back++, p->out--, got = true;
+      p->sum_back += (uint64_t)(uintptr_t)v;
+    }
+  }
+  return got;
+}
+
+/* Pushes jobs while fewer than limit are out; true if any was pushed. The
+ * push cannot fail (limit < ring size); a failure is counted as full. */
+static bool lane_push(rq_shared *s, lane_poller *p) {
+  bool pushed = false;
+  if (!p->stop_pushing && p->out == p->limit) p->full++;
+  while (!p->stop_pushing && p->out < p->limit) {
+    uint64_t v = p->next + 1;
+    if (!tm__ring_push_spmc(&s->ring, (void *)(uintptr_t)v)) {
+      p->full++;
+      break;
+    }
+    p->out++, p->next++, pushed = true;
+    p->sum_out += v;
+    if (p->next == s->items) p->stop_pushing = true;
+  }
+  return pushed;
+}
+
+static void *lane_poller_main(void *arg) {
+  rq_thread *t = arg;
+  rq_shared *s = t->s;
+  lane_poller p = {.limit = s->capacity - 1};
+  unsigned spins = 0, passes = 0;
+  pthread_barrier_wait(&s->start);
+  for (;;) {
+    if ((++passes & 15) == 0 && now_s() > s->deadline) p.stop_pushing = true;
+    bool busy = lane_collect(s, &p);
+    busy = lane_push(s, &p) || busy;
+    if (p.stop_pushing && p.out == 0) break;
+    if (busy) {
+      spins = 0;
+    } else {
+      p.empty++;
+      backoff(&spins);
+    }
+  }
+  atomic_store_explicit(&s->lane_over, 1, memory_order_release);
+  atomic_store_explicit(&s->produced, p.next, memory_order_relaxed);
+  atomic_store_explicit(&s->consumed, p.back, memory_order_relaxed);
+  atomic_store_explicit(&s->expected, p.sum_out, memory_order_relaxed);
+  atomic_store_explicit(&s->sum, p.sum_back, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->full, p.full, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->empty, p.empty, memory_order_relaxed);
+  return NULL;
+}
+
+static void *lane_worker_main(void *arg) {
+  rq_thread *t = arg;
+  rq_shared *s = t->s;
+  uint64_t empty = 0, full = 0;
+  unsigned spins = 0;
+  pthread_barrier_wait(&s->start);
+  for (;;) {
+    void *v;
+    if (tm__ring_pop_spmc(&s->ring, &v)) {
+      spins = 0;
+      while (!done_push(s, t->index, v)) { /* cannot happen: see lane_push */
+        full++;
+        backoff(&spins);
+      }
+      continue;
+    }
+    if (atomic_load_explicit(&s->lane_over, memory_order_acquire)) break;
+    empty++;
+    backoff(&spins);
+  }
+  atomic_fetch_add_explicit(&s->full, full, memory_order_relaxed);
+  atomic_fetch_add_explicit(&s->empty, empty, memory_order_relaxed);
+  return NULL;
+}
+
 static bool fits(rq_kind kind, int producers, int consumers) {
   if (producers < 1 || consumers < 1) return false;
-  if ((kind == RQ_CK_SPSC || kind == RQ_CK_SPMC) && producers != 1) return false;
+  if ((kind == RQ_CK_SPSC || kind == RQ_CK_SPMC || is_lane(kind)) &&
+      producers != 1)
+    return false;
   if ((kind == RQ_CK_SPSC || kind == RQ_CK_MPSC) && consumers != 1) return false;
   return true;
 }
 
+static int init_lane(rq_shared *s, unsigned capacity) {
+  s->ndone = s->kind == RQ_LANE ? s->consumers : 1;
+  s->done = calloc((size_t)s->ndone, sizeof *s->done);
+  if (!s->done || tm__ring_init(&s->ring, capacity) != 0) return -1;
+  for (int k = 0; k < s->ndone; k++)
+    if (tm__ring_init(&s->done[k], capacity) != 0) return -1;
+  return 0;
+}
+
 static int init_queue(rq_shared *s, unsigned capacity) {
+  if (is_lane(s->kind)) return init_lane(s, capacity);
   if (s->kind != RQ_MUTEX) return tm__ring_init(&s->ring, capacity);
   mutex_queue *q = &s->mq;
   pthread_mutex_init(&q->lock, NULL);
@@ -213,6 +338,11 @@ static int init_queue(rq_shared *s, unsigned capacity) {
 }
 
 static void free_queue(rq_shared *s) {
+  if (is_lane(s->kind)) {
+    for (int k = 0; s->done && k < s->ndone; k++) tm__ring_free(&s->done[k]);
+    free(s->done);
+    s->done = NULL;
+  }
   if (s->kind != RQ_MUTEX) {
     tm__ring_free(&s->ring);
     return;
@@ -228,11 +358,13 @@ int rq_run(rq_kind kind, int producers, int consumers, uint64_t items,
   if (!fits(kind, producers, consumers) || items == 0) return -1;
   static rq_shared s; /* large, and one run at a time */
   s = (rq_shared){.kind = kind, .producers = producers,
-                  .consumers = consumers, .items = items};
+                  .consumers = consumers, .items = items,
+                  .capacity = capacity};
   int n = producers + consumers;
   rq_thread *ts = calloc((size_t)n, sizeof *ts);
   if (!ts) return -1;
   if (init_queue(&s, capacity) != 0) {
+    free_queue(&s);
     free(ts);
     return -1;
   }
@@ -240,8 +372,10 @@ int rq_run(rq_kind kind, int producers, int consumers, uint64_t items,
   s.deadline = now_s() + max_seconds + 3600; /* until released */
   for (int i = 0; i < n; i++) {
     ts[i] = (rq_thread){&s, i < producers ? i : i - producers, 0};
-    if (pthread_create(&ts[i].tid, NULL,
-                       i < producers ? producer_main : consumer_main, &ts[i]))
+    void *(*body)(void *) =
+        is_lane(kind) ? (i < producers ? lane_poller_main : lane_worker_main)
+                      : (i < producers ? producer_main : consumer_main);
+    if (pthread_create(&ts[i].tid, NULL, body, &ts[i]))
       abort(); /* a half-started run cannot be released or joined */
   }
   double t0 = now_s();

@@ -4,10 +4,12 @@
     python3 bench/summary.py [RESULTS_DIR]     default: bench/results
 
 Reads the Google Benchmark JSON files written by `tools/run bench` and
-prints: fires/s against the ceiling, threads / batch / instances, schedule
-rates against their ceilings, lateness, idle cost, memory, rings, and the
-targets of the benchmark issue, met or missed. Errors reported by any
-benchmark are listed first.
+prints: fires/s against the ceiling, what the scripts cost (the ceiling
+against plain Redis commands), fires/s against workers with no-op and
+1 ms handlers, pollers / batch / instances, schedule rates against their
+ceilings, lateness, idle cost, memory, rings, and the targets of the
+benchmark issue, met or missed. Errors reported by any benchmark are
+listed first.
 """
 import json
 import os
@@ -89,6 +91,17 @@ if errs:
 
 targets = []
 
+SWEEP = (8, 1, 256, 1)  # shards, pollers, batch, instances of the worker sweep
+
+
+def handler_ms(a):
+    return a.get("handler_ms", 0)  # runs before the handler dimension: 0
+
+
+def in_sweep(a):
+    return (a["shards"], a["pollers"], a["batch"], a["instances"]) == SWEEP
+
+
 if fire:
     ceil = {(a["shards"], a["batch"]): b["fires_per_s"]
             for a, b in rows(fire, "BM_Ceiling/")}
@@ -100,7 +113,8 @@ if fire:
     print("## Fires per second (100k due timers, no-op handlers)\n")
     lines = []
     for a, b in eng:
-        if (a["pollers"], a["workers"], a["batch"], a["instances"]) == (1, 2, 256, 1):
+        if (a["pollers"], a["workers"], a["batch"], a["instances"],
+                handler_ms(a)) == (1, 2, 256, 1, 0):
             lines.append((a["shards"], k(b["fires_per_s"]),
                           f"{cv(fire, b['run_name'], 'fires_per_s'):.2f}",
                           k(ceil.get((a["shards"], 256), 0)),
@@ -119,12 +133,70 @@ if fire:
            "paired ratio",
            "Redis CPU (engine)", "Redis CPU (ceiling)",
            "contested", "lock waits", "ring full"], lines)
-    print("## Threads, claim batch, instances (8 shards)\n")
+
+    plain = rows(fire, "BM_CeilingPlain/")
+    if plain:
+        scripts_us = {(a["shards"], a["batch"]): b.get("redis_us_per_fire", 0)
+                      for a, b in rows(fire, "BM_Ceiling/")}
+        print("## What the scripts cost (bare loops, one connection, batch 256)\n")
+        lines = []
+        for a, b in plain:
+            key = (a["shards"], a["batch"])
+            lines.append((a["shards"], a["batch"],
+                          "on" if a["tombstones"] else "off",
+                          k(ceil.get(key, 0)),
+                          f"{scripts_us.get(key, 0):.2f}",
+                          k(b["fires_per_s"]),
+                          f"{b.get('redis_us_per_fire', 0):.2f}",
+                          f"{b.get('scripts_ratio', 0):.2f}",
+                          int(b.get("commands", 0))))
+        table(["shards", "batch", "tombstones", "scripts fires/s",
+               "Redis us/fire (scripts)", "plain commands fires/s",
+               "Redis us/fire (plain)", "scripts / plain", "plain commands"],
+              lines)
+        print("(scripts: the CLAIM + SETTLE Lua, the engine's ceiling; plain: "
+              "ZRANGE BYSCORE, ZADD XX, HMGET, ZREM, HDEL (+ tombstone ZADD, "
+              "ZREMRANGEBYSCORE, PEXPIRE) without Lua, atomicity or fencing: "
+              "the least work per fire, an upper bound, not a protocol.)\n")
+
+    sweep = sorted(((a, b) for a, b in eng if in_sweep(a)),
+                   key=lambda x: (handler_ms(x[0]), x[0]["workers"]))
+    for ms in sorted({handler_ms(a) for a, _ in sweep}):
+        part = [(a, b) for a, b in sweep if handler_ms(a) == ms]
+        if ms == 0:
+            print("## Fires per second against workers, no-op handlers "
+                  "(8 shards, 1 poller, batch 256)\n")
+            ref_head = ["paired ceiling", "paired ratio"]
+            ref = lambda b: (k(b.get("paired_ceiling_fires_per_s", 0)),
+                             f"{b.get('paired_ratio', 0):.2f}")
+        else:
+            print(f"## Fires per second against workers, {ms} ms handlers "
+                  "(sleep; 8 shards, 1 poller, batch 256)\n")
+            ref_head = ["ideal (workers x 1000 / ms)", "ratio to ideal",
+                        "worker busy"]
+            ref = lambda b: (k(b.get("ideal_fires_per_s", 0)),
+                             f"{b.get('ratio_to_ideal', 0):.2f}",
+                             f"{b.get('worker_busy', 0):.2f}")
+        lines = []
+        for a, b in part:
+            lines.append((a["workers"], int(b["timers"]), k(b["fires_per_s"]),
+                          *ref(b), f"{b.get('redis_cpu_util', 0):.2f}",
+                          int(b.get("worker_sleeps", 0)),
+                          int(b.get("worker_wakeups", 0)),
+                          int(b.get("poller_kicks", 0)),
+                          int(b["lock_waits"]), int(b["ring_full"]),
+                          int(b.get("extended", 0)), int(b.get("released", 0))))
+        table(["workers", "timers", "fires/s", *ref_head, "Redis CPU",
+               "worker sleeps", "worker wakeups", "poller kicks", "lock waits",
+               "ring full", "extended", "released"], lines)
+
+    print("## Pollers, claim batch, instances (8 shards, no-op handlers)\n")
     lines = []
     for a, b in eng:
-        if a["shards"] == 8 and (a["pollers"], a["workers"], a["batch"],
-                                 a["instances"]) != (1, 2, 256, 1) or \
-           (a["shards"], a["pollers"], a["workers"], a["batch"]) == (8, 1, 2, 256):
+        default = (a["shards"], a["pollers"], a["workers"], a["batch"],
+                   a["instances"], handler_ms(a)) == (8, 1, 2, 256, 1, 0)
+        if a["shards"] == 8 and handler_ms(a) == 0 and \
+                (default or not in_sweep(a)):
             lines.append((a["pollers"], a["workers"], a["batch"], a["instances"],
                           k(b["fires_per_s"]), f"{b['ratio_to_ceiling']:.2f}",
                           f"{b.get('paired_ratio', 0):.2f}",
@@ -216,11 +288,25 @@ if ring:
     lines = []
     for a, b in rows(ring, "BM_Ring_"):
         kind = b["run_name"].split("/")[0].replace("BM_Ring_", "")
+        if kind.startswith("lane_"):
+            continue
         lines.append((kind, a["producers"], a["consumers"],
                       f"{b['items_per_s'] / 1e6:.1f}M", int(b["full"]),
                       int(b["empty"]), int(b["waits"])))
     table(["queue", "producers", "consumers", "items/s", "full", "empty",
            "cond waits"], lines)
+    lines = []
+    for a, b in rows(ring, "BM_Ring_lane_"):
+        kind = b["run_name"].split("/")[0].replace("BM_Ring_lane_", "")
+        lines.append(({"spsc": "SPMC out, SPSC per worker back (engine)",
+                       "mpsc": "SPMC out, one MPSC back (former)"}.get(kind, kind),
+                      a["consumers"], f"{b['items_per_s'] / 1e6:.2f}M",
+                      f"{cv(ring, b['run_name'], 'items_per_s'):.2f}",
+                      int(b["full"]), int(b["empty"])))
+    if lines:
+        print("## Lane round trips (1 poller -> workers -> poller)\n")
+        table(["lane", "workers", "jobs/s", "cv", "poller at limit",
+               "empty polls"], lines)
 
 if targets:
     print("## Targets\n")
