@@ -35,7 +35,7 @@ static int check_length(const char *what, const char *s, size_t max,
 }
 
 int tm__check_name(const char *what, const char *name, size_t max) {
-  size_t n = 0; /* set by check_length; gcc 12 -O2 cannot tell */
+  size_t n;
   int rc = check_length(what, name, max, &n);
   for (size_t i = 0; rc == TIMERS_OK && i < n; i++)
     if (!name_char_ok((unsigned char)name[i]))
@@ -48,7 +48,7 @@ int tm__check_name(const char *what, const char *name, size_t max) {
 }
 
 int tm__check_ascii_id(const char *id) {
-  size_t n = 0; /* set by check_length; gcc 12 -O2 cannot tell */
+  size_t n;
   int rc = check_length("id", id, TIMERS_ID_MAX, &n);
   for (size_t i = 0; rc == TIMERS_OK && i < n; i++) {
     unsigned char ch = (unsigned char)id[i];
@@ -62,7 +62,7 @@ int tm__check_ascii_id(const char *id) {
 }
 
 int tm__check_utf8(const char *what, const char *s, size_t max) {
-  size_t n = 0; /* set by check_length; gcc 12 -O2 cannot tell */
+  size_t n;
   int rc = check_length(what, s, max, &n);
   if (rc == TIMERS_OK && !tm__utf8_valid(s, n))
     rc = tm__error(TIMERS_EINVAL, "%s is not valid UTF-8", what);
