@@ -69,6 +69,18 @@ uint64_t tm__timer_token(const char *id, size_t id_len, const char *blob,
   return h;
 }
 
+void tm__token_bytes(uint64_t token, char out[8]) {
+  for (int i = 0; i < 8; i++) out[i] = (char)(token >> (56 - 8 * i));
+}
+
+int64_t tm__tomb_bucket(int64_t now_us, int window_ms) {
+  return window_ms > 0 ? now_us / 1000 / window_ms : 0;
+}
+
+int tm__tomb_key(char *buf, const char *base, int64_t bucket) {
+  return snprintf(buf, TM_KEY_MAX, "%s:%lld", base, (long long)bucket);
+}
+
 /* xoshiro256** per thread, seeded from getrandom(): 128 random bits per id
  * make collisions across processes negligible without a syscall per id. */
 static _Thread_local uint64_t rng[4];

@@ -7,8 +7,11 @@
  *   p:{t:s}:z  sorted set   member id -> activation time, or lease expiry
  *   p:{t:s}:p  hash         id -> payload envelope (codec.h)
  *   p:{t:s}:a  hash         id -> deliveries so far (written by re-claims)
- *   p:{t:s}:d  sorted set   tombstones of acked/rejected timers -> time,
- *                           kept dedup_window_ms (expires when idle)
+ *   p:{t:s}:d:B set         tombstones (tm__timer_token, 8 bytes) of timers
+ *                           acked/rejected in time bucket B = floor(Redis
+ *                           time / dedup_window_ms); the key expires at
+ *                           the end of bucket B + 1, so a tombstone lives
+ *                           between one and two windows
  * plus, per topic:
  *   p:{t}:meta hash         "shards" -> the topic's shard count
  *   p:wake:t   channel      "s score" when a schedule makes a new earliest
@@ -55,5 +58,12 @@ void tm__id_generate(char *out);
  * stored payload envelope (which holds its activation time and headers). */
 uint64_t tm__timer_token(const char *id, size_t id_len, const char *blob,
                          size_t blob_len);
+/* The token as a tombstone member: 8 bytes, big-endian. */
+void tm__token_bytes(uint64_t token, char out[8]);
+
+/* The dedup time bucket of a Redis-clock time, and its tombstone key
+ * (base: the shard's TM_KEY_D). */
+int64_t tm__tomb_bucket(int64_t now_us, int window_ms);
+int tm__tomb_key(char *buf, const char *base, int64_t bucket);
 
 #endif

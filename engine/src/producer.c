@@ -38,7 +38,8 @@ typedef struct tm_item {
   char id[TIMERS_ID_MAX + 1];
   char *blob;                  /* the stored payload, owned */
   size_t blob_len;
-  char tomb[17];               /* tombstone token, "" when not deduplicated */
+  char tomb[8];                /* tombstone token (tm__token_bytes) */
+  size_t tomb_len;             /* 0 when not deduplicated */
 } tm_item;
 
 typedef struct tm_batch {
@@ -66,10 +67,13 @@ static int prepare_one(timers_engine *e, tm_item *it, double now) {
     it->ops->id_generate(it->id);
   it->blob = it->ops->encode(t, it->id, it->at, &it->blob_len, &rc);
   if (!it->blob) return rc;
-  it->tomb[0] = '\0';
-  if (it->ops->has_tombstones && e->core.cfg.dedup_window_ms > 0)
-    snprintf(it->tomb, sizeof it->tomb, "%016" PRIx64,
-             tm__timer_token(it->id, strlen(it->id), it->blob, it->blob_len));
+  it->tomb_len = 0;
+  if (it->ops->has_tombstones && e->core.cfg.dedup_window_ms > 0) {
+    tm__token_bytes(
+        tm__timer_token(it->id, strlen(it->id), it->blob, it->blob_len),
+        it->tomb);
+    it->tomb_len = sizeof it->tomb;
+  }
   return TIMERS_OK;
 }
 
@@ -139,13 +143,15 @@ static size_t group_end(const tm_batch *b, size_t from) {
 
 /* -------------------------------------------------------------- writing */
 
-/* One EVALSHA for a group: KEYS z p a d; ARGV channel, shard, n, then per
- * timer score, id, envelope, tombstone token (scripts.h). */
+/* One EVALSHA for a group: KEYS z p a and the tombstone sets of the
+ * buckets around now; ARGV channel, shard, n, then per timer score, id,
+ * envelope, tombstone token (scripts.h). */
 static int append_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
   const tm_item *first = &b->items[b->order[from]];
   const tm_layout_ops *ops = first->layout.ops;
   const tm_core *core = &b->e->core;
-  size_t n = to - from, argc = TM_NKEYS + TM_SCHEDULE_ARGS + 4 * n;
+  size_t n = to - from;
+  size_t argc = TM_SCHEDULE_KEYS + TM_SCHEDULE_ARGS + TM_SCHEDULE_STRIDE * n;
   const char **argv = tm__malloc(sizeof *argv * argc);
   size_t *len = tm__malloc(sizeof *len * argc);
   char *scores = tm__malloc(32 * n);
@@ -155,13 +161,19 @@ static int append_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
     goto out;
   }
   tm_keys keys;
+  char tombs[3][TM_KEY_MAX];
   char chan[TM_KEY_MAX] = "", shard[16], count[24];
   ops->keys(keys, &core->names, first->t->topic, first->shard);
+  int64_t bucket = tm__tomb_bucket(tm__server_now_us(core),
+                                   core->cfg.dedup_window_ms);
+  for (int k = 0; k < 3; k++)
+    tm__tomb_key(tombs[k], keys[TM_KEY_D], bucket - 1 + k);
   if (ops->has_wake) tm__wake_channel(chan, core->names.prefix, first->t->topic);
   snprintf(shard, sizeof shard, "%u", first->shard);
   snprintf(count, sizeof count, "%zu", n);
   size_t a = 0;
-  for (int k = 0; k < TM_NKEYS; k++) argv[a++] = keys[k];
+  for (int k = 0; k < TM_KEY_D; k++) argv[a++] = keys[k];
+  for (int k = 0; k < 3; k++) argv[a++] = tombs[k];
   argv[a++] = chan, argv[a++] = shard, argv[a++] = count;
   for (size_t k = 0; k < a; k++) len[k] = strlen(argv[k]);
   for (size_t k = 0; k < n; k++) {
@@ -170,10 +182,10 @@ static int append_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
     len[a] = (size_t)snprintf(score, 32, "%.6f", it->at), argv[a++] = score;
     len[a] = strlen(it->id), argv[a++] = it->id;
     len[a] = it->blob_len, argv[a++] = it->blob;
-    len[a] = strlen(it->tomb), argv[a++] = it->tomb;
+    len[a] = it->tomb_len, argv[a++] = it->tomb;
   }
-  rc = tm__conn_append_script(c, TM_SCRIPT_SCHEDULE, TM_NKEYS, (int)argc, argv,
-                              len);
+  rc = tm__conn_append_script(c, TM_SCRIPT_SCHEDULE, TM_SCHEDULE_KEYS,
+                              (int)argc, argv, len);
 out:
   tm__free(argv), tm__free(len), tm__free(scores);
   return rc;

@@ -2,7 +2,8 @@
  * scripts.c - the Lua side of the protocol (shapes in scripts.h).
  *
  * Fencing: a claim moves each due member's score to the lease expiry (Redis
- * time + lease) and returns that string; it is the holder's token. Every
+ * time + lease) and returns it as Redis prints scores (so later steps
+ * compare strings, not numbers); it is the holder's token. Every
  * later step of the holder (commit, extend, release, nack) acts only while
  * the member's score still equals its token. A claim only takes a member
  * whose score is <= now and sets now + lease, and an extension sets a later
@@ -26,7 +27,7 @@
 
 /* A WRONGTYPE error before anything is written. KEYS z, p, a, d. */
 #define CHECK_TYPES                                                          \
-  "local want = {'zset', 'hash', 'hash', 'zset'}\n"                          \
+  "local want = {'zset', 'hash', 'hash', 'set'}\n"                           \
   "for k = 1, math.min(#KEYS, 4) do\n"                                       \
   "  local ty = redis.call('TYPE', KEYS[k])['ok']\n"                         \
   "  if ty ~= 'none' and ty ~= want[k] then\n"                               \
@@ -41,9 +42,10 @@
   "local now = tonumber(t[1]) + tonumber(t[2]) / 1e6\n"                      \
   "local function score(s) return string.format('%.6f', s) end\n"
 
-/* Reads before writes: a wrong-type z, p or d fails in HMGET / ZMSCORE /
- * EXISTS before anything is written; a (only written when a timer is
- * replaced) is checked by type. */
+/* Reads before writes: a wrong-type z, p or tombstone set fails in HMGET /
+ * ZSCORE / SMISMEMBER before anything is written; a (only written when a
+ * timer is replaced) is checked by type. KEYS z, p, a, then the tombstone
+ * sets of the buckets before, at and after now. */
 static const char schedule_lua[] = DENY_OOM
     "local ty = redis.call('TYPE', KEYS[3])['ok']\n"
     "if ty ~= 'none' and ty ~= 'hash' then\n"
@@ -75,8 +77,11 @@ static const char schedule_lua[] = DENY_OOM
     "  redis.call('ZSCORE', KEYS[1], '-')\n" /* type check of z */
     "end\n"
     "local dead = {}\n"
-    "if anytomb and redis.call('EXISTS', KEYS[4]) == 1 then\n"
-    "  dead = redis.call('ZMSCORE', KEYS[4], unpack(tombs))\n"
+    "for d = 4, #KEYS do\n"
+    "  if anytomb and redis.call('EXISTS', KEYS[d]) == 1 then\n"
+    "    local in_d = redis.call('SMISMEMBER', KEYS[d], unpack(tombs))\n"
+    "    for k = 1, n do dead[k] = dead[k] or in_d[k] == 1 end\n"
+    "  end\n"
     "end\n"
     "local zargs, hargs, reset, skipped = {}, {}, {}, 0\n"
     "local earliest, earliest_s\n"
@@ -145,9 +150,7 @@ static const char schedule_lua[] = DENY_OOM
 static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
     "local function activation_us(blob)\n"
     "  if #blob < 11 or string.byte(blob, 1) ~= 1 then return nil end\n"
-    "  local v = 0\n"
-    "  for i = 2, 9 do v = v * 256 + string.byte(blob, i) end\n"
-    "  return v\n"
+    "  return (struct.unpack('>I8', blob, 2))\n"
     "end\n"
     "local now_s, lease = score(now), score(now + tonumber(ARGV[1]) / 1000)\n"
     "local track = string.find(ARGV[3], 'a', 1, true) ~= nil\n"
@@ -195,7 +198,11 @@ static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
     "    counts[#counts + 1] = n\n"
     "  end\n"
     "end\n"
-    "if #leases > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(leases)) end\n"
+    "if #leases > 0 then\n"
+    "  redis.call('ZADD', KEYS[1], 'XX', unpack(leases))\n"
+    /* the token as Redis prints scores, so settle compares strings */
+    "  lease = redis.call('ZSCORE', KEYS[1], leases[2])\n"
+    "end\n"
     "if #counts > 0 then redis.call('HSET', KEYS[3], unpack(counts)) end\n"
     "if #bad > 0 then\n"
     "  redis.call('ZREM', KEYS[1], unpack(bad))\n"
@@ -210,28 +217,34 @@ static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
 
 static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW
     "local lease = score(now + tonumber(ARGV[1]) / 1000)\n"
-    "local window = tonumber(ARGV[2])\n"
     "local n = (#ARGV - 2) / 5\n"
-    "local ids = {}\n"
-    "for k = 1, n do ids[k] = ARGV[2 + 5 * (k - 1) + 3] end\n"
-    "local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))\n"
-    "local out, gone, tombs, moves, counts = {}, {}, {}, {}, {}\n"
-    "local now_s = score(now)\n"
+    /* Who still holds which token: the members whose score equals each
+     * distinct token (a range query per token, not a score per member:
+     * Redis prints scores slowly). */
+    "local held = {}\n"
+    "for k = 1, n do\n"
+    "  local token = ARGV[2 + 5 * (k - 1) + 2]\n"
+    "  if not held[token] then\n"
+    "    local set = {}\n"
+    "    for _, m in ipairs(redis.call('ZRANGE', KEYS[1], token, token, 'BYSCORE')) do\n"
+    "      set[m] = true\n"
+    "    end\n"
+    "    held[token] = set\n"
+    "  end\n"
+    "end\n"
+    "local out, gone, tombs, moves, counts, extended = {}, {}, {}, {}, {}, {}\n"
     "for k = 1, n do\n"
     "  local b = 2 + 5 * (k - 1)\n"
     "  local op, id, x = ARGV[b + 1], ARGV[b + 3], ARGV[b + 4]\n"
-    "  if scores[k] and tonumber(scores[k]) == tonumber(ARGV[b + 2]) then\n"
+    "  if held[ARGV[b + 2]][id] then\n"
     "    out[k] = 1\n"
     "    if op == 'c' then\n"
     "      gone[#gone + 1] = id\n"
-    "      if x ~= '' then\n"
-    "        tombs[#tombs + 1] = now_s\n"
-    "        tombs[#tombs + 1] = x\n"
-    "      end\n"
+    "      if x ~= '' then tombs[#tombs + 1] = x end\n"
     "    elseif op == 'e' then\n"
     "      moves[#moves + 1] = lease\n"
     "      moves[#moves + 1] = id\n"
-    "      out[k] = lease\n"
+    "      extended[#extended + 1] = k\n"
     "    elseif op == 'r' then\n"
     "      moves[#moves + 1] = x\n"
     "      moves[#moves + 1] = id\n"
@@ -253,11 +266,14 @@ static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW
     "  redis.call('HDEL', KEYS[3], unpack(gone))\n"
     "end\n"
     "if #moves > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(moves)) end\n"
+    "if #extended > 0 then\n" /* the new token, as Redis prints it */
+    "  local token = redis.call('ZSCORE', KEYS[1], ARGV[2 + 5 * (extended[1] - 1) + 3])\n"
+    "  for _, k in ipairs(extended) do out[k] = token end\n"
+    "end\n"
     "if #counts > 0 then redis.call('HSET', KEYS[3], unpack(counts)) end\n"
-    "if #tombs > 0 and window > 0 then\n"
-    "  redis.call('ZADD', KEYS[4], unpack(tombs))\n"
-    "  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', score(now - window / 1000))\n"
-    "  redis.call('PEXPIRE', KEYS[4], math.floor(window))\n"
+    "if #tombs > 0 and ARGV[2] ~= '0' then\n"
+    "  redis.call('SADD', KEYS[4], unpack(tombs))\n"
+    "  redis.call('PEXPIREAT', KEYS[4], ARGV[2])\n"
     "end\n"
     "return out\n";
 

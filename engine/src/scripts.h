@@ -2,13 +2,15 @@
  * scripts.h - the server-side Lua scripts of the protocol, and the shape of
  * their arguments and replies (one definition, for the poller, producers
  * and the benchmarks). Each script is loaded once per connection (SCRIPT
- * LOAD) and called by EVALSHA. Every script takes the four keys of one
- * shard (keys.h: z, p, a, d), so a call touches one Redis Cluster slot.
+ * LOAD) and called by EVALSHA. Every script takes the keys of one shard
+ * (keys.h: z, p, a, then tombstone sets), so a call touches one Redis
+ * Cluster slot.
  *
  * Time: claim and settle read Redis's own clock (TIME) where they take
  * effect, so a call that waited in a stalled Redis never sets a lease that
  * is already over, and clients' clocks do not matter for leases and due
- * checks. Scores are Unix seconds formatted "%.6f".
+ * checks. Scores are Unix seconds, written "%.6f"; a lease token is the
+ * score as Redis prints it, so fencing compares strings.
  *
  * Under maxmemory with noeviction, claim and settle still run (they are
  * declared allow-oom: firing is what frees memory); schedule is refused
@@ -32,11 +34,12 @@ typedef enum tm_script {
 
 extern const char *const tm__script_source[TM_SCRIPT_COUNT];
 
-/* SCHEDULE  ARGV: channel ("" for none), shard, n, then n quads (score, id,
- *           envelope, tombstone token ("" for none)).
+/* SCHEDULE  KEYS: z, p, a, the tombstone sets of buckets B-1, B, B+1.
+ *           ARGV: channel ("" for none), shard, n, then n quads (score, id,
+ *           envelope, tombstone token (8 bytes, "" for none)).
  *           Returns {written, skipped}: skipped timers are identical to the
  *           stored one (a retried write) or tombstoned (fired recently). */
-enum { TM_SCHEDULE_ARGS = 3, TM_SCHEDULE_STRIDE = 4 };
+enum { TM_SCHEDULE_ARGS = 3, TM_SCHEDULE_STRIDE = 4, TM_SCHEDULE_KEYS = 6 };
 
 /* CLAIM     ARGV: lease_ms, count, flags ("a": count attempts, "u": remove
  *           members that are not UTF-8).
@@ -54,9 +57,12 @@ enum {
   TM_CLAIM_STRIDE = 4 /* id, envelope, attempt, score before */
 };
 
-/* SETTLE    ARGV: lease_ms, dedup_window_ms, then items of TM_SETTLE_STRIDE:
- *           op, token, id, x, y. Each item acts only while the member's
- *           score still equals token (the lease its holder was given):
+/* SETTLE    KEYS: z, p, a, the tombstone set of the current bucket B.
+ *           ARGV: lease_ms, the tombstone set's expiry (Unix ms, the end
+ *           of bucket B + 1; "0": no tombstones), then items of
+ *           TM_SETTLE_STRIDE: op, token, id, x, y. Each item acts only
+ *           while the member's score still equals token (the lease its
+ *           holder was given):
  *             'c' commit (ack/reject): remove; x: tombstone token or ""
  *             'e' extend: score = now + lease_ms
  *             'r' release (unstarted): score = x (its score before the

@@ -53,24 +53,30 @@ typedef struct tm_turn {
 
 /* ---------------------------------------------------------------- settle */
 
-/* Per step: op, token, id, x, y; x and y formatted into scratch. */
+/* Per step: op, token, id, x, y; x and y formatted into scratch, their
+ * lengths into xl, yl (a tombstone token is 8 raw bytes). */
 enum { TM_SCRATCH = 48 };
 
-static void step_args(const tm_settle *st, bool tomb, char *x, char *y) {
+static void step_args(const tm_settle *st, bool tomb, char *x, size_t *xl,
+                      char *y, size_t *yl) {
   tm_job *j = st->job;
   x[0] = y[0] = '\0';
+  *xl = *yl = 0;
   switch (st->op) {
     case 'c':
-      if (tomb)
-        snprintf(x, TM_SCRATCH, "%016" PRIx64,
-                 tm__timer_token(j->id, j->id_len, j->blob, j->blob_len));
+      if (tomb) {
+        tm__token_bytes(tm__timer_token(j->id, j->id_len, j->blob,
+                                        j->blob_len), x);
+        *xl = 8;
+      }
       break;
     case 'r':
-      snprintf(x, TM_SCRATCH, "%s", j->prev_score);
-      if (j->attempt >= 2) snprintf(y, TM_SCRATCH, "%" PRIu32, j->attempt - 1);
+      *xl = (size_t)snprintf(x, TM_SCRATCH, "%s", j->prev_score);
+      if (j->attempt >= 2)
+        *yl = (size_t)snprintf(y, TM_SCRATCH, "%" PRIu32, j->attempt - 1);
       break;
     case 'n':
-      snprintf(x, TM_SCRATCH, "%d", j->shard->topic->lease_ms);
+      *xl = (size_t)snprintf(x, TM_SCRATCH, "%d", j->shard->topic->lease_ms);
       break;
     default:
       break;
@@ -91,32 +97,39 @@ static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
   size_t argc = TM_NKEYS + TM_SETTLE_ARGS + TM_SETTLE_STRIDE * (size_t)n;
   const char **argv = tm__malloc(sizeof *argv * argc);
   size_t *len = tm__malloc(sizeof *len * argc);
-  char *scratch = tm__malloc((size_t)n * 2 * TM_SCRATCH + 64);
+  char *scratch = tm__malloc((size_t)n * 2 * TM_SCRATCH);
   int rc = TIMERS_OK;
   if (!argv || !len || !scratch) {
     rc = tm__error(TIMERS_ENOMEM, "out of memory");
     goto out;
   }
   const tm_topic *tp = s->topic;
-  bool tomb = tp->ops->has_tombstones && p->core->cfg.dedup_window_ms > 0;
-  char *lease = scratch + (size_t)n * 2 * TM_SCRATCH, *window = lease + 32;
-  snprintf(lease, 32, "%d", tp->lease_ms);
-  snprintf(window, 32, "%d", tomb ? p->core->cfg.dedup_window_ms : 0);
+  int window = p->core->cfg.dedup_window_ms;
+  bool tomb = tp->ops->has_tombstones && window > 0;
+  /* Tombstones go to the current bucket's set, which lives until the end
+   * of the next bucket (keys.h). */
+  int64_t bucket = tm__tomb_bucket(tm__server_now_us(p->core), window);
+  char lease[16], expire[32] = "0", tkey[TM_KEY_MAX];
+  snprintf(lease, sizeof lease, "%d", tp->lease_ms);
+  if (tomb) snprintf(expire, sizeof expire, "%lld",
+                     (long long)((bucket + 2) * window));
+  tm__tomb_key(tkey, s->keys[TM_KEY_D], bucket);
   size_t a = 0;
-  for (int k = 0; k < TM_NKEYS; k++) argv[a++] = s->keys[k];
-  argv[a++] = lease;
-  argv[a++] = window;
+  for (int k = 0; k < TM_KEY_D; k++) argv[a] = s->keys[k], len[a++] = strlen(s->keys[k]);
+  argv[a] = tkey, len[a++] = strlen(tkey);
+  argv[a] = lease, len[a++] = strlen(lease);
+  argv[a] = expire, len[a++] = strlen(expire);
   for (unsigned k = 0; k < n; k++) {
     tm_settle *st = &s->settle[k];
     char *x = scratch + 2 * k * TM_SCRATCH, *y = x + TM_SCRATCH;
-    step_args(st, tomb, x, y);
-    argv[a++] = op_name(st->op);
-    argv[a++] = st->job->token;
-    argv[a++] = st->job->id;
-    argv[a++] = x;
-    argv[a++] = y;
+    size_t xl, yl;
+    step_args(st, tomb, x, &xl, y, &yl);
+    argv[a] = op_name(st->op), len[a++] = 1;
+    argv[a] = st->job->token, len[a++] = strlen(st->job->token);
+    argv[a] = st->job->id, len[a++] = st->job->id_len;
+    argv[a] = x, len[a++] = xl;
+    argv[a] = y, len[a++] = yl;
   }
-  for (size_t k = 0; k < argc; k++) len[k] = strlen(argv[k]);
   rc = tm__conn_append_script(&p->conn, TM_SCRIPT_SETTLE, TM_NKEYS, (int)argc,
                               argv, len);
   if (rc == TIMERS_OK)
