@@ -65,8 +65,8 @@ constexpr double kHandlerRowS = 1.5;
 // if scripts.h changes them, this fails to compile instead of measuring
 // something else.
 static_assert(TM_SETTLE_ARGS == 2 && TM_SETTLE_STRIDE == 5,
-              "SETTLE ARGV is lease_ms, dedup_window_ms, then steps of "
-              "(op, token, id, x, y): update append_settle()");
+              "SETTLE ARGV is lease_ms, the tombstone set's expiry, then "
+              "steps of (op, token, id, x, y): update append_settle()");
 static_assert(TM_CLAIM_STRIDE == 4,
               "a claimed item is (id, envelope, attempt, score before): "
               "update take_claim()");
@@ -84,7 +84,8 @@ struct Protocol {
   std::string nkeys, lease_ms, window_ms;
   const char *claim_flags;
   bool tombstones;
-  double lease_s, window_s;
+  int window;  // dedup_window_ms
+  double lease_s;
 };
 
 const Protocol &protocol() {
@@ -98,20 +99,44 @@ const Protocol &protocol() {
     x.claim_flags = tm__layout_native.claim_flags;
     x.tombstones = tm__layout_native.has_tombstones && c.dedup_window_ms > 0;
     x.lease_s = c.lease_ms / 1e3;
-    x.window_s = c.dedup_window_ms / 1e3;
+    x.window = c.dedup_window_ms;
     return x;
   }();
   return p;
 }
 
-// The tombstone token of a timer: 16 hex digits of tm__timer_token over its
-// id and stored envelope, as the poller sends it.
+// The tombstone token of a timer: 8 bytes of tm__timer_token over its id
+// and stored envelope, as the poller sends it.
 std::string tomb_token(const char *id, size_t id_len, const char *blob,
                        size_t blob_len) {
-  char buf[17];
-  std::snprintf(buf, sizeof buf, "%016" PRIx64,
-                tm__timer_token(id, id_len, blob, blob_len));
-  return buf;
+  char buf[8];
+  tm__token_bytes(tm__timer_token(id, id_len, blob, blob_len), buf);
+  return std::string(buf, sizeof buf);
+}
+
+// The tombstone set of now's dedup bucket (keys.h) and when it expires,
+// as the poller computes them (the local clock stands in for Redis's: one
+// machine).
+struct TombSet {
+  std::string key, expire_at_ms;
+};
+
+TombSet tomb_set(const std::string &base) {
+  const Protocol &pr = protocol();
+  int64_t b = tm__tomb_bucket((int64_t)(tb::wall() * 1e6), pr.window);
+  char key[TM_KEY_MAX];
+  tm__tomb_key(key, base.c_str(), b);
+  return {key, std::to_string(pr.tombstones ? (b + 2) * pr.window : 0)};
+}
+
+// Tombstones left for a shard: every bucket set of its base key.
+long long count_tombs(tb::Redis &r, const std::string &base) {
+  redisReply *keys = r.cmd("KEYS %s:*", base.c_str());
+  long long n = 0;
+  for (size_t k = 0; keys && k < keys->elements; k++)
+    n += r.integer("SCARD %s", keys->element[k]->str);
+  if (keys) freeReplyObject(keys);
+  return n;
 }
 
 // Each loaded id ("<i>", tb::load) claimed exactly once.
@@ -145,7 +170,7 @@ void check_drained(tb::Redis &r, int shards, size_t n, const Totals &t,
     std::vector<std::string> k = tb::shard_keys(kTopic, s);
     left += r.integer("ZCARD %s", k[TM_KEY_Z].c_str()) +
             r.integer("HLEN %s", k[TM_KEY_P].c_str());
-    tombs += r.integer("ZCARD %s", k[TM_KEY_D].c_str());
+    tombs += count_tombs(r, k[TM_KEY_D]);
     attempts += r.integer("HLEN %s", k[TM_KEY_A].c_str());
   }
   if (t.claimed != n || t.removed != n || left != 0)
@@ -186,9 +211,10 @@ void append_settle(tb::Redis &r, const std::string &sha, ScriptShard &sh,
   for (size_t from = 0; from < sh.commits.size(); from += TM_COMMIT_MAX) {
     size_t to = std::min(sh.commits.size(), from + (size_t)TM_COMMIT_MAX);
     tb::Args a;
+    TombSet ts = tomb_set(sh.keys[TM_KEY_D]);
     a.add("EVALSHA").add(sha).add(pr.nkeys);
-    for (const std::string &k : sh.keys) a.add(k);
-    a.add(pr.lease_ms).add(pr.window_ms);
+    for (int k = 0; k < TM_KEY_D; k++) a.add(sh.keys[k]);
+    a.add(ts.key).add(pr.lease_ms).add(ts.expire_at_ms);
     for (size_t i = from; i < to; i++) {
       const Commit &c = sh.commits[i];
       a.add("c").add(c.token).add(c.id).add(c.tomb).add("", 0);
@@ -317,9 +343,8 @@ Totals scripts_drain(tb::Redis &r, int shards, int batch, size_t n) {
 //                                                       every later range)
 //            HMGET p id...                             (their envelopes)
 //   commit = ZREM z id...  HDEL p id...                (remove timer)
-//            and, tombstones on: ZADD d now token...,
-//            ZREMRANGEBYSCORE d -inf now-window, PEXPIRE d window
-//                                                      (the dedup record)
+//            and, tombstones on: SADD d:B token...,
+//            PEXPIREAT d:B end-of-bucket-B+1           (the dedup record)
 // ZADD XX needs the ids the range returned, so the three steps of a batch
 // are staggered over consecutive round trips of one pipeline: round trip k
 // of a shard sends the commits of batch k-2, the lease and HMGET of batch
@@ -337,7 +362,7 @@ Totals scripts_drain(tb::Redis &r, int shards, int batch, size_t n) {
 // lease is still ours). So this is not a usable protocol: it bounds the
 // rate from above (the least work per fire), for comparison only.
 
-enum class Op { zrem, hdel, tomb, prune, expire, lease, hmget, range };
+enum class Op { zrem, hdel, tomb, expire, lease, hmget, range };
 
 struct PlainSent {
   Op op;
@@ -357,12 +382,11 @@ struct PlainShard {
 };
 
 struct Clock {
-  char now[32], lease[32], prune[32];
+  char now[32], lease[32];
 };
 
-void append_commits(tb::Redis &r, PlainShard &sh, int s, const Clock &c,
-                    bool tombs, std::vector<PlainSent> &sent) {
-  const Protocol &pr = protocol();
+void append_commits(tb::Redis &r, PlainShard &sh, int s, bool tombs,
+                    std::vector<PlainSent> &sent) {
   size_t n = sh.commits.size();
   tb::Args a;
   a.add("ZREM").add(sh.keys[TM_KEY_Z]);
@@ -374,15 +398,13 @@ void append_commits(tb::Redis &r, PlainShard &sh, int s, const Clock &c,
   sent.push_back({Op::zrem, s, n});
   sent.push_back({Op::hdel, s, n});
   if (!tombs) return;
-  a.add("ZADD").add(sh.keys[TM_KEY_D]);
-  for (auto &x : sh.commits) a.add(c.now).add(x.second);
+  TombSet ts = tomb_set(sh.keys[TM_KEY_D]);
+  a.add("SADD").add(ts.key);
+  for (auto &x : sh.commits) a.add(x.second);
   a.append(r);
-  a.add("ZREMRANGEBYSCORE").add(sh.keys[TM_KEY_D]).add("-inf").add(c.prune);
-  a.append(r);
-  a.add("PEXPIRE").add(sh.keys[TM_KEY_D]).add(pr.window_ms);
+  a.add("PEXPIREAT").add(ts.key).add(ts.expire_at_ms);
   a.append(r);
   sent.push_back({Op::tomb, s, n});
-  sent.push_back({Op::prune, s, 0});
   sent.push_back({Op::expire, s, 0});
 }
 
@@ -422,7 +444,6 @@ void take_plain(PlainShard &sh, const PlainSent &c, const redisReply *rep,
     case Op::tomb:
       ok = rep->type == REDIS_REPLY_INTEGER && (size_t)rep->integer == c.count;
       break;
-    case Op::prune:
     case Op::expire:
       ok = rep->type == REDIS_REPLY_INTEGER;
       break;
@@ -469,11 +490,10 @@ Totals plain_drain(tb::Redis &r, int shards, int batch, size_t n, bool tombs) {
     Clock c;
     std::snprintf(c.now, sizeof c.now, "%.6f", now);
     std::snprintf(c.lease, sizeof c.lease, "%.6f", now + pr.lease_s);
-    std::snprintf(c.prune, sizeof c.prune, "%.6f", now - pr.window_s);
     sent.clear();
     for (int s = 0; s < shards; s++) {
       if (!sh[s].commits.empty()) {
-        append_commits(r, sh[s], s, c, tombs, sent);
+        append_commits(r, sh[s], s, tombs, sent);
         sh[s].commits.clear();
       }
     }

@@ -89,24 +89,36 @@ struct Written {
   size_t commands = 0, timers = 0;
 };
 
-// One EVALSHA of ids[g[from..to)] (one shard), as the engine's producer.
+// One EVALSHA of ids[g[from..to)] (one shard), as the engine's producer:
+// KEYS z p a and the tombstone sets of the dedup buckets around now.
 void append_evalsha(tb::Redis &r, const std::string &sha, const Shard &sh,
                     const std::string &chan, const std::vector<std::string> &ids,
                     const std::vector<size_t> &g, size_t from, size_t to,
                     const std::string &score, const std::string &env,
                     std::vector<std::string> &tombs) {
-  std::string nkeys = std::to_string(TM_NKEYS), n = std::to_string(to - from);
+  std::string nkeys = std::to_string(TM_SCHEDULE_KEYS);
+  std::string n = std::to_string(to - from);
   tombs.clear();
-  char tk[17];
+  char tk[8];
   for (size_t k = from; k < to; k++) {
     const std::string &id = ids[g[k]];
-    std::snprintf(tk, sizeof tk, "%016" PRIx64,
-                  tm__timer_token(id.data(), id.size(), env.data(), env.size()));
-    tombs.emplace_back(tk);
+    tm__token_bytes(
+        tm__timer_token(id.data(), id.size(), env.data(), env.size()), tk);
+    tombs.emplace_back(tk, sizeof tk);
+  }
+  timers_config c;
+  timers_config_init(&c);
+  int64_t b = tm__tomb_bucket((int64_t)(tb::wall() * 1e6), c.dedup_window_ms);
+  std::string sets[3];
+  for (int k = 0; k < 3; k++) {
+    char key[TM_KEY_MAX];
+    tm__tomb_key(key, sh.keys[TM_KEY_D].c_str(), b - 1 + k);
+    sets[k] = key;
   }
   tb::Args a;
   a.add("EVALSHA").add(sha).add(nkeys);
-  for (const std::string &k : sh.keys) a.add(k);
+  for (int k = 0; k < TM_KEY_D; k++) a.add(sh.keys[k]);
+  for (const std::string &k : sets) a.add(k);
   a.add(chan).add(sh.number).add(n);
   for (size_t k = from; k < to; k++)
     a.add(score).add(ids[g[k]]).add(env).add(tombs[k - from]);
