@@ -161,8 +161,22 @@ static void test_create_connects_nothing(void) {
   timers_pending_close(NULL);
 }
 
+/* Label values are escaped (FASTSTREAM topics may hold any text). */
+static void test_prometheus_labels(void) {
+  timers_shard_depth per = {.shard = 0, .pending = 3};
+  timers_topic_depth d = {.shards = 1, .now = 100, .per_shard = &per};
+  const timers_topic_depth *ds[] = {&d};
+  const char *topics[] = {"a\"b\\c\nd"};
+  char buf[4096];
+  size_t n = timers_topic_depth_prometheus(ds, topics, 1, buf, sizeof buf);
+  CHECK(n < sizeof buf);
+  CHECK_MSG(strstr(buf, "timers_pending{topic=\"a\\\"b\\\\c\\nd\",shard=\"0\"} 3\n"),
+            "%s", buf);
+}
+
 int main(void) {
   TEST_RUN(test_error_table);
+  TEST_RUN(test_prometheus_labels);
   TEST_RUN(test_shard_of);
   TEST_RUN(test_config_defaults);
   TEST_RUN(test_lateness_buckets);

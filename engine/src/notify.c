@@ -87,12 +87,13 @@ static void on_message(tm_notify *n, const redisReply *r) {
 }
 
 static void listen_loop(tm_notify *n, tm_conn *c) {
-  redisReply *r;
+  redisReply *r = NULL;
   while (running(n) && tm__conn_reply(c, &r) == TIMERS_OK) {
     on_message(n, r);
     freeReplyObject(r);
+    r = NULL;
   }
-  if (r) freeReplyObject(r);
+  if (r) freeReplyObject(r); /* an error reply */
 }
 
 /* Sleeps up to ns in short steps, returning early once stop begins. */

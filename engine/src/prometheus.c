@@ -23,6 +23,26 @@ __attribute__((format(printf, 2, 3))) static void put(tm_out *o,
   if (n > 0) o->len += (size_t)n;
 }
 
+/* A label value, escaped as the exposition format requires: backslash,
+ * double quote and newline (topics of the FASTSTREAM layout may hold any
+ * UTF-8). */
+static void put_label(tm_out *o, const char *v) {
+  for (; *v; v++) {
+    if (*v == '\\') put(o, "\\\\");
+    else if (*v == '"') put(o, "\\\"");
+    else if (*v == '\n') put(o, "\\n");
+    else put(o, "%c", *v);
+  }
+}
+
+/* name{topic="...",shard="s"} */
+static void put_series(tm_out *o, const char *name, const char *topic,
+                       uint32_t shard) {
+  put(o, "%s{topic=\"", name);
+  put_label(o, topic);
+  put(o, "\",shard=\"%u\"}", shard);
+}
+
 static void head(tm_out *o, const char *name, const char *type,
                  const char *help) {
   put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -66,10 +86,11 @@ static void put_counters(tm_out *o, const timers_stats *s) {
   for (size_t k = 0; k < sizeof counters / sizeof *counters; k++) {
     const tm_counter_desc *d = &counters[k];
     head(o, d->name, "counter", d->help);
-    for (size_t i = 0; i < s->shard_count; i++)
-      put(o, "%s{topic=\"%s\",shard=\"%u\"} %llu\n", d->name,
-          s->shards[i].topic, s->shards[i].shard,
+    for (size_t i = 0; i < s->shard_count; i++) {
+      put_series(o, d->name, s->shards[i].topic, s->shards[i].shard);
+      put(o, " %llu\n",
           (unsigned long long)field(&s->shards[i].counters, d->offset));
+    }
     if (s->shard_count == 0)
       put(o, "%s %llu\n", d->name,
           (unsigned long long)field(&s->total, d->offset));
@@ -149,8 +170,8 @@ size_t timers_topic_depth_prometheus(const timers_topic_depth *const *depths,
                                                           : 0,
                        (double)sd->due_1m, (double)sd->due_1h,
                        (double)sd->due_1d};
-        put(&o, "%s{topic=\"%s\",shard=\"%u\"} %.15g\n", names[m],
-            topics[t], i, v[m]);
+        put_series(&o, names[m], topics[t], i);
+        put(&o, " %.15g\n", v[m]);
       }
     }
   }
