@@ -1,9 +1,11 @@
 /*
  * test_cli.c - the `timers` command line, run as a program against a
  * private redis-server: schedule (argument and stdin payloads, --in, --at,
- * --header), show, pending, cancel, cancel-all, listen, stats (--json,
- * --prometheus), config check, --compat, load's [topic load.N] settings,
- * and the exit codes.
+ * --header, --content-type), show, pending (its three output forms),
+ * cancel, cancel-all, listen (--count hands extras back), stats (--json,
+ * --prometheus), config check, --compat and [topic NAME] layouts (topics
+ * and ids each layout accepts, and refuses), load's [topic load.N]
+ * settings, and the exit codes.
  *
  * Each run forks and execs the binary (TIMERS_CLI_PATH) with pipes for
  * stdin, stdout and stderr and a deadline: a run that outlives it is
@@ -31,6 +33,7 @@ static char g_dir[256]; /* temporary folder for config files */
 typedef struct run_result {
   int status; /* exit code, or 128 + signal */
   char out[OUT_CAP], err[OUT_CAP];
+  size_t out_len; /* bytes in out (it may hold NULs: pending -0) */
 } run_result;
 
 static run_result g_res;
@@ -99,6 +102,7 @@ static void child_finish(child *c, run_result *r, int deadline_ms,
     if (c->out >= 0 && p[0].revents) drain_fd(&c->out, r->out, &olen);
     if (c->err >= 0 && p[1].revents) drain_fd(&c->err, r->err, &elen);
   }
+  r->out_len = olen;
   int st = 0;
   CHECK(waitpid(c->pid, &st, 0) == c->pid);
   r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
@@ -451,6 +455,245 @@ static void test_load_topic_config(void) {
   CHECK_EQ_INT(json_number(g_res.out, "duplicates"), 0);
 }
 
+/* Native topics and ids: what the library refuses is bad usage (2), with
+ * the argument named and what the layout allows. */
+static void test_names_native(void) {
+  CHECK_RUN(2, RUN("schedule", "a:b", "x"));
+  CHECK_HAS(g_res.err, "invalid TOPIC \"a:b\"");
+  CHECK_HAS(g_res.err, "A-Z a-z 0-9 _ . - /");
+  CHECK_HAS(g_res.err, "--compat");
+  CHECK_RUN(2, RUN("schedule", "t", "x", "--id", "a b"));
+  CHECK_HAS(g_res.err, "invalid --id \"a b\"");
+  CHECK_HAS(g_res.err, "printable ASCII without blanks");
+  CHECK_RUN(2, RUN("schedule", "t", "x", "--id", ""));
+  CHECK_HAS(g_res.err, "--id");
+  CHECK_RUN(2, RUN("cancel", "t", "ok-1", "a\nb"));
+  CHECK_HAS(g_res.err, "invalid ID \"a\\nb\"");
+  CHECK_RUN(2, RUN("show", "t", "\xc3\xa9"));
+  CHECK_HAS(g_res.err, "invalid ID");
+  const char *cmds[] = {"pending", "cancel-all", "listen", "stats", "top"};
+  for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+    CHECK_RUN(2, RUN(cmds[i], "my-service:invoices"));
+    CHECK_HAS(g_res.err, "invalid TOPIC \"my-service:invoices\"");
+  }
+  char path[300];
+  snprintf(path, sizeof path, "%s/native-colon.ini", g_dir);
+  write_file(path, "[topic a:b]\nshards = 2\n");
+  CHECK_RUN(1, RUN("config", "check", path));
+  CHECK_HAS(g_res.err, "[topic a:b]");
+  CHECK_HAS(g_res.err, "0x3a");
+}
+
+/* --compat: ids with blanks, newlines, quotes and non-ASCII go through
+ * every command; pending prints them unambiguously in its three forms. */
+static void test_names_faststream(void) {
+  const char *ids[] = {"a b", "line\nbreak", "\xc3\xa9t\xc3\xa9", "\"q",
+                       "plain-1"};
+  for (int i = 0; i < 5; i++) {
+    char at[32];
+    snprintf(at, sizeof at, "%d", 2000000000 + i); /* in activation order */
+    CHECK_RUN(0, RUN("schedule", "svc:names", "p", "--compat", "--id",
+                     ids[i], "--at", at));
+  }
+  CHECK_RUN(0, RUN("show", "svc:names", "line\nbreak", "--compat"));
+  CHECK_HAS(g_res.out, "id:        \"line\\nbreak\"");
+  CHECK_RUN(0, RUN("pending", "svc:names", "--compat"));
+  CHECK_MSG(strcmp(g_res.out,
+                   "\"a b\" 2033-05-18T03:33:20.000Z\n"
+                   "\"line\\nbreak\" 2033-05-18T03:33:21.000Z\n"
+                   "\"\xc3\xa9t\xc3\xa9\" 2033-05-18T03:33:22.000Z\n"
+                   "\"\\\"q\" 2033-05-18T03:33:23.000Z\n"
+                   "plain-1 2033-05-18T03:33:24.000Z\n") == 0,
+            "pending:\n%s", g_res.out);
+  CHECK_RUN(0, RUN("pending", "svc:names", "--compat", "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_EQ_INT(count_lines(g_res.out), 5);
+  CHECK_HAS(g_res.out, "{\"id\":\"line\\nbreak\",\"at\":\"");
+  CHECK_HAS(g_res.out, "{\"id\":\"\\\"q\",\"at\":\"");
+  CHECK_RUN(0, RUN("pending", "svc:names", "--compat", "-0"));
+  static const char want0[] = "a b 2033-05-18T03:33:20.000000Z\0"
+                              "line\nbreak 2033-05-18T03:33:21.000000Z\0";
+  CHECK_MSG(g_res.out_len > sizeof want0 &&
+                memcmp(g_res.out, want0, sizeof want0 - 1) == 0,
+            "pending -0: %zu bytes", g_res.out_len);
+  size_t nuls = 0;
+  for (size_t i = 0; i < g_res.out_len; i++) nuls += g_res.out[i] == '\0';
+  CHECK_EQ_INT(nuls, 5);
+  CHECK_RUN(2, RUN("pending", "svc:names", "--compat", "-0", "--json"));
+  CHECK_RUN(0, RUN("cancel", "svc:names", "a b", "\xc3\xa9t\xc3\xa9",
+                   "--compat"));
+  CHECK_HAS(g_res.out, "cancelled \"a b\"\ncancelled \"\xc3\xa9t\xc3\xa9\"\n");
+  CHECK_RUN(2, RUN("schedule", "svc:names", "p", "--compat", "--id",
+                   "\xff"));
+  CHECK_HAS(g_res.err, "UTF-8");
+  CHECK_RUN(0, RUN("cancel-all", "svc:names", "--compat"));
+  CHECK_HAS(g_res.out, "3\n");
+}
+
+/* A [topic NAME] section with ':' in NAME and a base key name with ':'
+ * (a FastStream router prefix, a custom timeline_key) work in every
+ * command. */
+static void test_config_colon_topic(void) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/router.ini", g_dir);
+  write_file(path, "[faststream]\ntimeline_key = svc:timeline\n"
+                   "[topic my-service:invoices]\nlayout = faststream\n");
+  const char *t = "my-service:invoices";
+  CHECK_RUN(0, RUN("schedule", t, "one", "--config", path, "--id", "inv 1",
+                   "--in", "1h"));
+  CHECK(zscore("svc:timeline:my-service:invoices", "inv 1") > timers_now());
+  CHECK_RUN(0, RUN("show", t, "inv 1", "--config", path));
+  CHECK_HAS(g_res.out, "topic:     my-service:invoices");
+  CHECK_RUN(0, RUN("pending", t, "--config", path));
+  CHECK_HAS(g_res.out, "\"inv 1\" ");
+  CHECK_RUN(0, RUN("stats", "--config", path, "--json"));
+  CHECK_HAS(g_res.out, "\"topic\":\"my-service:invoices\",\"shards\":1,"
+                       "\"pending\":1,");
+  CHECK_RUN(0, RUN("top", t, "--config", path, "--iterations", "1"));
+  CHECK_RUN(0, RUN("schedule", t, "two", "--config", path, "--id", "inv 2"));
+  CHECK_RUN(0, RUN("listen", t, "--config", path, "--count", "1",
+                   "--timeout", "10s"));
+  CHECK_HAS(g_res.out, "\"id\":\"inv 2\",\"topic\":\"my-service:invoices\"");
+  CHECK_RUN(0, RUN("cancel", t, "inv 1", "--config", path));
+  CHECK_RUN(0, RUN("cancel-all", t, "--config", path));
+  CHECK_HAS(g_res.out, "0\n");
+  CHECK_RUN(0, RUN("config", "check", path));
+  CHECK_HAS(g_res.out, "[topic my-service:invoices]");
+}
+
+/* --compat follows the Python publisher's content-type rule; --content-type
+ * sets it in both layouts ("": none). */
+static void test_content_type(void) {
+  CHECK_RUN(0, RUN("schedule", "ct", "123", "--compat", "--id", "n"));
+  CHECK_RUN(0, RUN("show", "ct", "n", "--compat", "--json"));
+  CHECK_HAS(g_res.out, "\"content-type\":\"text/plain\"");
+  CHECK_HAS(g_res.out, "\"correlation_id\":\"n\"");
+  CHECK_RUN(0, RUN("schedule", "ct", "{\"a\":1}", "--compat", "--id", "j"));
+  CHECK_RUN(0, RUN("show", "ct", "j", "--compat", "--json"));
+  CHECK_HAS(g_res.out, "\"content-type\":\"application/json\"");
+  CHECK_RUN(0, RUN_STDIN("\xff\xfe", "schedule", "ct", "--compat", "--id",
+                         "b"));
+  CHECK_RUN(0, RUN("show", "ct", "b", "--compat", "--json"));
+  CHECK(strstr(g_res.out, "content-type") == NULL);
+  CHECK_RUN(0, RUN("schedule", "ct", "42", "--compat", "--id", "x",
+                   "--content-type", "application/json"));
+  CHECK_RUN(0, RUN("show", "ct", "x", "--compat", "--json"));
+  CHECK_HAS(g_res.out, "\"content-type\":\"application/json\"");
+  CHECK_RUN(0, RUN("schedule", "ct", "text", "--compat", "--id", "e",
+                   "--content-type", ""));
+  CHECK_RUN(0, RUN("show", "ct", "e", "--compat", "--json"));
+  CHECK_HAS(g_res.out, "\"content-type\":\"\"");
+  /* native: only what is asked for */
+  CHECK_RUN(0, RUN("schedule", "ctn", "{\"a\":1}", "--id", "d"));
+  CHECK_RUN(0, RUN("show", "ctn", "d", "--json"));
+  CHECK_HAS(g_res.out, "\"headers\":{}");
+  CHECK_RUN(0, RUN("schedule", "ctn", "x", "--id", "s", "--content-type",
+                   "text/csv"));
+  CHECK_RUN(0, RUN("show", "ctn", "s", "--json"));
+  CHECK_HAS(g_res.out, "\"headers\":{\"content-type\":\"text/csv\"}");
+  CHECK_RUN(0, RUN("schedule", "ctn", "x", "--id", "z", "--content-type", ""));
+  CHECK_RUN(0, RUN("show", "ctn", "z", "--json"));
+  CHECK_HAS(g_res.out, "\"headers\":{}");
+  CHECK_RUN(2, RUN("schedule", "ctn", "x", "--content-type", "a/b",
+                   "--header", "content-type=c/d"));
+  CHECK_HAS(g_res.err, "--content-type");
+  CHECK_RUN(0, RUN("cancel-all", "ct", "--compat"));
+  CHECK_RUN(0, RUN("cancel-all", "ctn"));
+}
+
+/* Headers are the library's to judge: 70 and an empty key are fine in
+ * the faststream layout, bad usage in the native one. */
+static void test_headers_per_layout(void) {
+  static char hdr[71][16];
+  char *argv[100];
+  for (int compat = 0; compat < 2; compat++) {
+    int n = 0;
+    argv[n++] = "timers";
+    argv[n++] = "schedule";
+    argv[n++] = "hdr";
+    argv[n++] = "x";
+    argv[n++] = "--id";
+    argv[n++] = "h-1";
+    for (int i = 0; i < 70; i++) {
+      snprintf(hdr[i], sizeof hdr[i], "--header=k%d=v", i);
+      argv[n++] = hdr[i];
+    }
+    argv[n++] = "--header==empty";
+    if (compat) argv[n++] = "--compat";
+    argv[n++] = "--redis";
+    argv[n++] = g_rs.addr;
+    argv[n] = NULL;
+    child c;
+    child_start(&c, argv);
+    close(c.in);
+    child_finish(&c, &g_res, RUN_DEADLINE_MS, "schedule 71 headers");
+    CHECK_MSG(g_res.status == (compat ? 0 : 2), "compat %d: exit %d: %s",
+              compat, g_res.status, g_res.err);
+  }
+  CHECK_HAS(g_res.out, "h-1");
+  CHECK_RUN(0, RUN("show", "hdr", "h-1", "--compat", "--json"));
+  CHECK_HAS(g_res.out, "\"k69\":\"v\",\"\":\"empty\"");
+  CHECK_RUN(0, RUN("cancel-all", "hdr", "--compat"));
+}
+
+/* show in the faststream layout: the lease cannot be known, and says so. */
+static void test_show_lease_unknown(void) {
+  CHECK_RUN(0, RUN("schedule", "fsl", "x", "--compat", "--id", "k",
+                   "--in", "1h"));
+  CHECK_RUN(0, RUN("show", "fsl", "k", "--compat", "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_HAS(g_res.out, "\"leased\":null,\"attempts\":null");
+  CHECK_RUN(0, RUN("show", "fsl", "k", "--compat"));
+  CHECK_HAS(g_res.out, "leased:    unknown in the faststream layout");
+  CHECK_RUN(0, RUN("cancel-all", "fsl", "--compat"));
+}
+
+/* listen --count 2 with 5 timers due: the other 3 are handed back at once
+ * (not leased), so a second listener fires them now, as first attempts. */
+static void test_listen_count_release(void) {
+  for (int i = 0; i < 5; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "rel-%d", i);
+    CHECK_RUN(0, RUN("schedule", "rel", "x", "--id", id));
+  }
+  CHECK_RUN(0, RUN("listen", "rel", "--count", "2", "--timeout", "10s"));
+  CHECK_EQ_INT(count_lines(g_res.out), 2);
+  int left = 0;
+  for (int i = 0; i < 5; i++) {
+    char id[16];
+    snprintf(id, sizeof id, "rel-%d", i);
+    int rc = RUN("show", "rel", id, "--json");
+    CHECK_MSG(rc == 0 || rc == 1, "show exited %d: %s", rc, g_res.err);
+    if (rc == 1) continue; /* one of the two acked */
+    left++;
+    CHECK_HAS(g_res.out, "\"leased\":false,\"attempts\":0");
+  }
+  CHECK_EQ_INT(left, 3);
+  double t0 = mono_ms();
+  CHECK_RUN(0, RUN("listen", "rel", "--count", "3", "--timeout", "10s"));
+  CHECK_MSG(mono_ms() - t0 < 5000, "second listen took %.0f ms",
+            mono_ms() - t0);
+  CHECK_EQ_INT(count_lines(g_res.out), 3);
+  CHECK_EQ_INT(count_of(g_res.out, "\"attempt\":1,"), 3);
+  CHECK_RUN(0, RUN("pending", "rel"));
+  CHECK_EQ_INT(count_lines(g_res.out), 0);
+  /* 30 due in one shard, where an engine claiming ahead would take many
+   * at once: after --count 2, the other 28 are due, none leased. */
+  for (int round = 0; round < 3; round++) {
+    for (int i = 0; i < 30; i++) {
+      char id[16];
+      snprintf(id, sizeof id, "one-%d", i);
+      CHECK_RUN(0, RUN("schedule", "rel1", "x", "--id", id, "--shards", "1"));
+    }
+    CHECK_RUN(0, RUN("listen", "rel1", "--count", "2", "--timeout", "10s"));
+    CHECK_EQ_INT(count_lines(g_res.out), 2);
+    CHECK_RUN(0, RUN("pending", "rel1", "--before", "now"));
+    CHECK_MSG(count_lines(g_res.out) == 28, "%zu of 28 timers due, the "
+              "others leased", count_lines(g_res.out));
+    CHECK_RUN(0, RUN("cancel-all", "rel1"));
+  }
+}
+
 static void test_usage(void) {
   CHECK_RUN(2, RUN("schedule"));
   CHECK_RUN(2, RUN("frob"));
@@ -487,6 +730,13 @@ int main(void) {
   TEST_RUN(test_compat);
   TEST_RUN(test_listen);
   TEST_RUN(test_load_topic_config);
+  TEST_RUN(test_names_native);
+  TEST_RUN(test_names_faststream);
+  TEST_RUN(test_config_colon_topic);
+  TEST_RUN(test_content_type);
+  TEST_RUN(test_headers_per_layout);
+  TEST_RUN(test_show_lease_unknown);
+  TEST_RUN(test_listen_count_release);
   TEST_RUN(test_usage);
   test_redis_stop(&g_rs);
   char cmd[300];

@@ -53,10 +53,7 @@ static bool apply_option(void *opts, const char *name, const char *v) {
 }
 
 /* Parses flags and up to max_pos positionals (the topic, then for cancel
- * the ids) and checks the topic; 0, or the exit status plus 1 (so that 0
- * can mean "go on"). The ids are checked by the caller: cancel-all has room
- * for the topic only, and a loop over pos here would index past it in the
- * eyes of the compiler (-Warray-bounds once inlined). */
+ * the ids); 0, or the exit status plus 1 (so that 0 can mean "go on"). */
 static int parse(const char *cmd, int argc, char **argv, cancel_opts *o,
                  void (*usage)(FILE *), const char **pos, int max_pos,
                  int *npos) {
@@ -69,13 +66,7 @@ static int parse(const char *cmd, int argc, char **argv, cancel_opts *o,
             *npos ? "ID is" : max_pos > 1 ? "TOPIC and ID are" : "TOPIC is");
     return usage(stderr), 3;
   }
-  return cli_check_topic(cmd, pos[0]) ? 0 : 3;
-}
-
-static bool ids_valid(const char *const *ids, int n) {
-  for (int i = 0; i < n; i++)
-    if (!cli_check_id("cancel", ids[i])) return false;
-  return true;
+  return 0;
 }
 
 static void print_one(const cancel_opts *o, const char *topic, const char *id,
@@ -83,11 +74,13 @@ static void print_one(const cancel_opts *o, const char *topic, const char *id,
   if (o->g.json) {
     fputs("{\"topic\":", stdout);
     cli_json_cstr(stdout, topic);
-    fputs(",\"id\":", stdout);
-    cli_json_cstr(stdout, id);
+    fputc(',', stdout);
+    cli_json_name(stdout, "id", id);
     printf(",\"removed\":%s}\n", removed ? "true" : "false");
   } else {
-    printf("%s %s\n", removed ? "cancelled" : "not found", id);
+    fputs(removed ? "cancelled " : "not found ", stdout);
+    cli_name_print(stdout, id);
+    fputc('\n', stdout);
   }
 }
 
@@ -96,11 +89,12 @@ int cli_cancel(int argc, char **argv) {
   const char *pos[1 + CANCEL_IDS_MAX];
   int npos, status = parse("cancel", argc, argv, &o, usage_cancel, pos,
                            1 + CANCEL_IDS_MAX, &npos);
-  if (!status && !ids_valid(pos + 1, npos - 1)) status = 3;
   if (status) return status - 1;
   timers_settings *s;
   timers_engine *e;
-  if (cli_client_open("cancel", &o.g, pos, 1, &s, &e) != 0) return 1;
+  cli_names names = {pos, 1, "TOPIC", pos + 1, (size_t)npos - 1, "ID"};
+  if ((status = cli_client_open("cancel", &o.g, &names, &s, &e)) != 0)
+    return status;
   for (int i = 1; i < npos; i++) {
     bool removed = false;
     int rc = timers_cancel(e, pos[0], pos[i], &removed);
@@ -124,7 +118,9 @@ int cli_cancel_all(int argc, char **argv) {
   if (status) return status - 1;
   timers_settings *s;
   timers_engine *e;
-  if (cli_client_open("cancel-all", &o.g, pos, 1, &s, &e) != 0) return 1;
+  cli_names names = {pos, 1, "TOPIC", NULL, 0, NULL};
+  if ((status = cli_client_open("cancel-all", &o.g, &names, &s, &e)) != 0)
+    return status;
   uint64_t count = 0;
   int rc = timers_cancel_all(e, pos[0], &count);
   if (rc != TIMERS_OK) {

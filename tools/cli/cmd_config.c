@@ -166,23 +166,39 @@ static void print_sample(void) {
 
 /* ------------------------------------------------------------ commands */
 
+/* Declares every [topic NAME] section on e, as a command naming the topic
+ * would: a name its layout refuses (a ':' in a native topic) is an error
+ * of the file. */
+static int check_topics(const timers_settings *s, timers_engine *e,
+                        const char *path) {
+  for (size_t i = 0; i < timers_settings_topic_count(s); i++) {
+    const char *name = timers_settings_topic_name(s, i);
+    timers_subscribe_options opts;
+    timers_settings_topic(s, name, &opts);
+    if (timers_declare(e, name, &opts) == TIMERS_OK) continue;
+    fprintf(stderr, "timers config: %s: [topic %s]: %s\n", path, name,
+            timers_last_error());
+    return 1;
+  }
+  return 0;
+}
+
 /* Loads path as the engine would see it: the file, the environment, then
  * an engine made from it (which checks what one key cannot). */
 static int check(const char *path, bool json) {
   timers_settings *s = NULL;
-  int rc = timers_settings_load(path, &s);
+  int rc = timers_settings_load(path, &s), status = 1;
   timers_engine *e = NULL;
   if (rc == TIMERS_OK) rc = timers_engine_create(timers_settings_config(s), &e);
-  timers_engine_destroy(e);
-  if (rc != TIMERS_OK) {
+  if (rc != TIMERS_OK)
     fprintf(stderr, "timers config: %s\n", timers_last_error());
-    timers_settings_free(s);
-    return 1;
-  }
-  if (json) print_json(s);
-  else print_ini(s);
+  else if ((status = check_topics(s, e, path)) == 0 && json)
+    print_json(s);
+  else if (status == 0)
+    print_ini(s);
+  timers_engine_destroy(e);
   timers_settings_free(s);
-  return 0;
+  return status;
 }
 
 static int show(const config_opts *o) {

@@ -5,9 +5,14 @@
  *
  * Handlers run on the engine's worker threads; one mutex orders the lines
  * and the count, and each line is flushed as it is written so that a pipe
- * reader sees it at once. Once --count lines are out, further deliveries
- * are nacked unprinted (they come back when their lease runs out), and the
- * claim batch is capped at the count so that few are taken at all.
+ * reader sees it at once.
+ *
+ * --count N claims no more than it handles: one worker, and at most one
+ * timer of each topic claimed at a time (max_inflight 1), so at most one
+ * per topic is claimed past the Nth. Those extras are handed back with
+ * TIMERS_RELEASE (at once, their attempt not counted; a NACK would hide
+ * them for a whole lease), the Nth handler wakes the main thread, and
+ * stop() hands back whatever was claimed and not started.
  *
  * Signals: blocked before the engine's threads exist; the main thread takes
  * SIGINT/SIGTERM with sigtimedwait while it waits, then stops the engine
@@ -16,6 +21,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "common.h"
@@ -32,9 +38,11 @@ typedef struct listen_opts {
 } listen_opts;
 
 /* Shared by the handler (any worker thread) and the main thread; every
- * field after mu is guarded by it. */
+ * field after mu is guarded by it. done is signalled when printed reaches
+ * count. */
 typedef struct listen_run {
   pthread_mutex_t mu;
+  pthread_cond_t done;
   long count, printed;
   timers_outcome outcome;
 } listen_run;
@@ -54,7 +62,9 @@ static void usage(FILE *out) {
           "  --nack             nack each timer instead (redelivered when its\n"
           "                     lease runs out)\n"
           "  --reject           reject each timer instead (dropped)\n"
-          "  --count N          stop after N timers (more are nacked)\n"
+          "  --count N          stop after N timers; claims one timer per topic\n"
+          "                     at a time, and hands any timer past the Nth\n"
+          "                     back at once (release), unprinted\n"
           "  --timeout D        stop after D (30s, 5m, ...)\n"
           CLI_GLOBAL_COMPAT_USAGE CLI_GLOBAL_USAGE
           "  -h, --help         this help\n");
@@ -85,8 +95,8 @@ static void print_message(const timers_message *m, double fired_at) {
   char at[CLI_TIME_CAP], fired[CLI_TIME_CAP];
   cli_iso_time(m->activate_at, 6, at, sizeof at);
   cli_iso_time(fired_at, 6, fired, sizeof fired);
-  fputs("{\"id\":", stdout);
-  cli_json_cstr(stdout, m->id);
+  fputc('{', stdout);
+  cli_json_name(stdout, "id", m->id);
   fputs(",\"topic\":", stdout);
   cli_json_cstr(stdout, m->topic);
   printf(",\"shard\":%u,\"attempt\":%u,\"activate_at\":\"%s\","
@@ -106,18 +116,11 @@ static timers_outcome on_fire(const timers_message *m, void *userdata) {
   bool print = r->count == 0 || r->printed < r->count;
   if (print) {
     print_message(m, now);
-    r->printed++;
+    if (++r->printed == r->count) pthread_cond_signal(&r->done);
   }
-  timers_outcome outcome = print ? r->outcome : TIMERS_NACK;
+  timers_outcome outcome = print ? r->outcome : TIMERS_RELEASE;
   pthread_mutex_unlock(&r->mu);
   return outcome;
-}
-
-static bool run_done(listen_run *r) {
-  pthread_mutex_lock(&r->mu);
-  bool done = r->count && r->printed >= r->count;
-  pthread_mutex_unlock(&r->mu);
-  return done;
 }
 
 /* Subscribes topic with its options; a native topic without a configured
@@ -127,6 +130,7 @@ static int subscribe(const listen_opts *o, const timers_settings *s,
                      timers_engine *e, const char *topic, listen_run *r) {
   timers_subscribe_options opts;
   cli_topic_options(&o->g, s, topic, &opts);
+  if (o->count) opts.max_inflight = 1;
   int rc = TIMERS_OK;
   if (opts.layout == TIMERS_LAYOUT_NATIVE && opts.shards == 0) {
     timers_topic_depth *d = NULL;
@@ -141,22 +145,31 @@ static int subscribe(const listen_opts *o, const timers_settings *s,
   return 0;
 }
 
-/* Caps the claim batch at --count (settings set like a flag). */
-static int cap_batch(const listen_opts *o, timers_settings *s) {
-  const timers_config *cfg = timers_settings_config(s);
-  if (!o->count || cfg->claim_batch <= o->count) return 0;
-  char v[24];
-  snprintf(v, sizeof v, "%ld", o->count);
-  int rc = timers_settings_set(s, "engine", "claim_batch", v);
-  if (rc != TIMERS_OK) return cli_fail("listen", "claim_batch", rc), 1;
+/* With --count: one worker (settings set like a flag), and claims of one
+ * timer (max_inflight caps them anyway; this keeps the intent visible). */
+static int limit_claims(const listen_opts *o, timers_settings *s) {
+  int rc = TIMERS_OK;
+  if (o->count) rc = timers_settings_set(s, "engine", "workers", "1");
+  if (o->count && rc == TIMERS_OK)
+    rc = timers_settings_set(s, "engine", "claim_batch", "1");
+  if (rc != TIMERS_OK) return cli_fail("listen", "--count settings", rc), 1;
   return 0;
 }
 
-/* Waits for the count, the timeout or a signal. */
+/* Waits for the count (woken by the handler), the timeout or a signal
+ * (looked at every 20 ms). */
 static void wait_end(const listen_opts *o, listen_run *r) {
   double deadline = o->timeout > 0 ? cli_mono_s() + o->timeout : 0;
-  while (!run_done(r) && !cli_interrupted(0.02))
-    if (deadline && cli_mono_s() >= deadline) break;
+  pthread_mutex_lock(&r->mu);
+  while (!(r->count && r->printed >= r->count) && !cli_interrupted(0) &&
+         !(deadline && cli_mono_s() >= deadline)) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_nsec += 20 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&r->done, &r->mu, &ts);
+  }
+  pthread_mutex_unlock(&r->mu);
 }
 
 static int listen_topics(const listen_opts *o, const char **topics, int n,
@@ -164,7 +177,9 @@ static int listen_topics(const listen_opts *o, const char **topics, int n,
   timers_settings *s = NULL;
   timers_engine *e = NULL;
   int status = cli_settings_open("listen", &o->g, &s);
-  if (!status) status = cap_batch(o, s);
+  cli_names names = {topics, (size_t)n, "TOPIC", NULL, 0, NULL};
+  if (!status) status = cli_names_check("listen", &o->g, s, &names);
+  if (!status) status = limit_claims(o, s);
   if (!status) status = cli_engine_open("listen", &o->g, s, NULL, 0, &e);
   for (int i = 0; !status && i < n; i++)
     status = subscribe(o, s, e, topics[i], r);
@@ -191,12 +206,16 @@ int cli_listen(int argc, char **argv) {
     fprintf(stderr, "timers listen: TOPIC is missing\n\n");
     return usage(stderr), 2;
   }
-  for (int i = 0; i < n; i++)
-    if (!cli_check_topic("listen", topics[i])) return 2;
   listen_run r = {.count = o.count, .outcome = o.outcome};
   pthread_mutex_init(&r.mu, NULL);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&r.done, &ca);
+  pthread_condattr_destroy(&ca);
   cli_signals_take();
   status = listen_topics(&o, topics, n, &r);
+  pthread_cond_destroy(&r.done);
   pthread_mutex_destroy(&r.mu);
   return status;
 }

@@ -2,6 +2,10 @@
  * cmd_pending.c - `timers pending TOPIC`: list a topic's timers, in
  * activation order, one line each.
  *
+ * Three forms: "ID TIME" lines (the id JSON-quoted unless it is plain
+ * printable ASCII, text.h cli_name_bare), --json lines, and -0 records
+ * ("ID TIME", the id as is, each ended by a NUL) for ids of any bytes.
+ *
  * Streams through the library's pending iterator (pages of at most a
  * thousand per shard), so memory stays flat for millions of timers; stdout
  * is block-buffered and flushed at the end or when the pipe reader stops
@@ -20,20 +24,29 @@ typedef struct pending_opts {
   bool has_before;
   double before;
   long limit; /* 0: all */
+  bool null;  /* -0: NUL-terminated records */
 } pending_opts;
 
 static void usage(FILE *out) {
   fprintf(out,
           "usage: timers pending TOPIC [options]\n"
           "\n"
-          "Lists TOPIC's timers in activation order: one line per timer,\n"
-          "\"ID TIME\" (--json: {\"id\",\"at\"} lines). A timer being handled\n"
-          "shows its lease expiry. Exits 0, 1 on failure, 2 on bad usage.\n"
+          "Lists TOPIC's timers in activation order, one line per timer:\n"
+          "\"ID TIME\". The ID is printed as is when it is printable ASCII\n"
+          "without blanks and does not start with '\"'; otherwise as a JSON\n"
+          "string (\"a b\", \"x\\ny\"; non-ASCII stays raw UTF-8 inside).\n"
+          "A timer being handled shows its lease expiry. Exits 0, 1 on\n"
+          "failure, 2 on bad usage.\n"
           "\n"
           "options:\n"
           "  --before TIME      only timers due at or before TIME: ISO-8601\n"
           "                     with a zone, a Unix timestamp, now, +30s\n"
-          "  --limit N          at most N lines\n" CLI_GLOBAL_COMPAT_USAGE
+          "  --limit N          at most N timers\n"
+          "  -0, --null         records \"ID TIME\" with the ID as is, each\n"
+          "                     ended by a NUL byte instead of a newline\n"
+          "                     (TIME, microseconds, follows the last blank)\n"
+          "  --json             {\"id\",\"at\"} lines (\"id_b64\" for an id\n"
+          "                     that is not UTF-8)\n" CLI_GLOBAL_COMPAT_USAGE
           CLI_GLOBAL_USAGE
           "  -h, --help         this help\n");
 }
@@ -43,6 +56,8 @@ static const cli_flag pending_flags[] = {
      "ISO-8601 with a zone (2026-12-01T10:00:00Z), a Unix timestamp, now, "
      "or +DURATION (+30s)"},
     {"--limit", true, "an integer from 1 to 9223372036854775807"},
+    {"--null", false, "takes no value"},
+    {"-0", false, "takes no value"},
     CLI_GLOBAL_COMPAT_FLAG,
     CLI_GLOBAL_FLAGS,
 };
@@ -53,19 +68,24 @@ static bool apply_option(void *opts, const char *name, const char *v) {
   if (cli_global_apply(&o->g, name, v, &ok)) return ok;
   if (strcmp(name, "--before") == 0)
     return o->has_before = true, cli_parse_time(v, timers_now(), &o->before);
+  if (strcmp(name, "--null") == 0 || strcmp(name, "-0") == 0)
+    return o->null = true;
   return cli_parse_long(v, 1, __LONG_MAX__, &o->limit); /* --limit */
 }
 
 static void print_line(const pending_opts *o, const char *id, double at) {
   char iso[CLI_TIME_CAP];
-  cli_iso_time(at, o->g.json ? 6 : 3, iso, sizeof iso);
-  if (!o->g.json) {
-    printf("%s %s\n", id, iso);
-    return;
+  cli_iso_time(at, o->g.json || o->null ? 6 : 3, iso, sizeof iso);
+  if (o->null) {
+    printf("%s %s%c", id, iso, '\0');
+  } else if (o->g.json) {
+    fputc('{', stdout);
+    cli_json_name(stdout, "id", id);
+    printf(",\"at\":\"%s\"}\n", iso);
+  } else {
+    cli_name_print(stdout, id);
+    printf(" %s\n", iso);
   }
-  fputs("{\"id\":", stdout);
-  cli_json_cstr(stdout, id);
-  printf(",\"at\":\"%s\"}\n", iso);
 }
 
 /* Walks the iterator; 0, or 1 after a failure. SIGINT keeps its default
@@ -100,10 +120,15 @@ int cli_pending(int argc, char **argv) {
     fprintf(stderr, "timers pending: TOPIC is missing\n\n");
     return usage(stderr), 2;
   }
-  if (!cli_check_topic("pending", pos[0])) return 2;
+  if (o.null && o.g.json) {
+    fprintf(stderr, "timers pending: -0 and --json exclude each other\n");
+    return 2;
+  }
   timers_settings *s;
   timers_engine *e;
-  if (cli_client_open("pending", &o.g, pos, 1, &s, &e) != 0) return 1;
+  cli_names names = {pos, 1, "TOPIC", NULL, 0, NULL};
+  if ((status = cli_client_open("pending", &o.g, &names, &s, &e)) != 0)
+    return status;
   status = walk(&o, e, pos[0]);
   cli_client_close(s, e);
   return status;

@@ -3,8 +3,13 @@
  *
  * The payload is the argument, or stdin when it is "-" or absent (absent
  * on a terminal: empty). The time is --in D or --at TIME (ISO-8601 with a
- * zone, or a Unix timestamp); neither means now. Prints the id. A payload
- * or header the library rejects is bad usage (exit 2), like a bad flag.
+ * zone, or a Unix timestamp); neither means now. Prints the id. The topic
+ * and the id are checked by the topic's layout (cli_names_check); a
+ * payload or header the library rejects is bad usage (exit 2), like a bad
+ * flag. Headers are left to the library too: their number and empty keys
+ * are allowed per layout. --content-type is the "content-type" header;
+ * without it the FASTSTREAM layout chooses one from the body, as the
+ * Python publisher does.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,8 +26,9 @@ typedef struct sched_opts {
   const char *id;
   bool has_in, has_at;
   double in, at;
-  const char *header_args[TIMERS_HEADERS_MAX];
-  size_t header_count;
+  const char **header_args; /* "K=V", owned array of argv strings */
+  size_t header_count, header_cap;
+  const char *content_type; /* NULL: none given */
 } sched_opts;
 
 static void usage(FILE *out) {
@@ -40,8 +46,15 @@ static void usage(FILE *out) {
           "                     (2026-12-01T10:00:00Z, ...T10:00:00.5+02:00)\n"
           "                     or a Unix timestamp (1780000000.25)\n"
           "                     (neither --in nor --at: due now)\n"
-          "  --id ID            the timer's id (default: 32 random hex digits)\n"
-          "  --header K=V       a header; repeat for more (up to 64)\n"
+          "  --id ID            the timer's id (default: generated). native\n"
+          "                     layout: printable ASCII without blanks;\n"
+          "                     faststream: any UTF-8; up to 512 bytes\n"
+          "  --header K=V       a header; repeat for more (native: up to 64,\n"
+          "                     non-empty keys; faststream: up to 65533)\n"
+          "  --content-type T   the content-type header (\"\": none). Without\n"
+          "                     it, --compat topics get the Python publisher's\n"
+          "                     choice: application/json for a JSON object or\n"
+          "                     array, text/plain for other UTF-8, else none\n"
           CLI_GLOBAL_COMPAT_USAGE CLI_GLOBAL_USAGE
           "  -h, --help         this help\n"
           "\n"
@@ -53,8 +66,9 @@ static const cli_flag sched_flags[] = {
     {"--at", true,
      "ISO-8601 with a zone (2026-12-01T10:00:00Z, 2026-12-01T10:00:00.5+02:00)"
      ", a Unix timestamp, now, or +DURATION"},
-    {"--id", true, "1 to 200 printable ASCII characters, no space"},
-    {"--header", true, "KEY=VALUE with a non-empty KEY (at most 64 headers)"},
+    {"--id", true, "an id the topic's layout accepts"},
+    {"--header", true, "KEY=VALUE"},
+    {"--content-type", true, "a content type, e.g. application/json; \"\": none"},
     CLI_GLOBAL_COMPAT_FLAG,
     CLI_GLOBAL_FLAGS,
 };
@@ -67,16 +81,16 @@ static bool apply_option(void *opts, const char *name, const char *v) {
     return o->has_in = true, cli_parse_duration(v, 100 * 365 * 86400.0, &o->in);
   if (strcmp(name, "--at") == 0)
     return o->has_at = true, cli_parse_time(v, timers_now(), &o->at);
-  if (strcmp(name, "--id") == 0) {
-    o->id = v;
-    size_t n = strlen(v);
-    bool valid = n > 0 && n <= TIMERS_ID_MAX;
-    for (size_t i = 0; valid && i < n; i++) valid = v[i] > ' ' && v[i] < 127;
-    return valid;
-  }
+  if (strcmp(name, "--id") == 0) return o->id = v, true;
+  if (strcmp(name, "--content-type") == 0) return o->content_type = v, true;
   /* --header */
-  const char *eq = strchr(v, '=');
-  if (!eq || eq == v || o->header_count == TIMERS_HEADERS_MAX) return false;
+  if (!strchr(v, '=')) return false;
+  if (o->header_count == o->header_cap) {
+    size_t cap = o->header_cap ? o->header_cap * 2 : 8;
+    const char **g = realloc(o->header_args, cap * sizeof *g);
+    if (!g) return false;
+    o->header_args = g, o->header_cap = cap;
+  }
   o->header_args[o->header_count++] = v;
   return true;
 }
@@ -112,89 +126,130 @@ static int read_stdin(char **buf, size_t *len) {
   return 0;
 }
 
-/* Splits "K=V" arguments into header strings (one allocation each). */
-static int make_headers(const sched_opts *o, timers_header *h) {
+/* Splits "K=V" arguments into h[] (one allocation each: h[i].key). */
+static int split_headers(const sched_opts *o, timers_header *h) {
   for (size_t i = 0; i < o->header_count; i++) {
     char *kv = strdup(o->header_args[i]);
     if (!kv) return fprintf(stderr, "timers schedule: out of memory\n"), 1;
     char *eq = strchr(kv, '=');
     *eq = '\0';
     h[i] = (timers_header){kv, eq + 1};
+    if (o->content_type && strcmp(kv, "content-type") == 0) {
+      fprintf(stderr, "timers schedule: --content-type and --header "
+                      "content-type=... exclude each other\n");
+      return 2;
+    }
   }
   return 0;
 }
 
+/* The --header list plus --content-type; *n headers in *out (free with
+ * free_headers). An empty content type is no header in the NATIVE layout
+ * and an empty one in the FASTSTREAM layout, where it stops the engine
+ * choosing one and FastStream reads it as none (as Python's publish with
+ * headers={"content-type": ""}). */
+static int make_headers(const sched_opts *o, timers_layout layout,
+                        timers_header **out, size_t *n) {
+  *n = 0;
+  *out = calloc(o->header_count + 1, sizeof **out);
+  if (!*out) return fprintf(stderr, "timers schedule: out of memory\n"), 1;
+  int status = split_headers(o, *out);
+  *n = o->header_count;
+  const char *ct = o->content_type;
+  if (!status && ct && (ct[0] || layout == TIMERS_LAYOUT_FASTSTREAM)) {
+    char *key = strdup("content-type");
+    if (!key) return fprintf(stderr, "timers schedule: out of memory\n"), 1;
+    (*out)[(*n)++] = (timers_header){key, ct};
+  }
+  return status;
+}
+
 static void free_headers(timers_header *h, size_t n) {
-  for (size_t i = 0; i < n; i++) free((char *)h[i].key);
+  for (size_t i = 0; h && i < n; i++) free((char *)h[i].key);
+  free(h);
 }
 
 static void print_result(const sched_opts *o, const char *topic,
                          const char *id, double at) {
   if (!o->g.json) {
-    printf("%s\n", id);
+    cli_name_print(stdout, id);
+    fputc('\n', stdout);
     return;
   }
   char iso[CLI_TIME_CAP];
   cli_iso_time(at, 6, iso, sizeof iso);
-  fputs("{\"id\":", stdout);
-  cli_json_cstr(stdout, id);
+  fputc('{', stdout);
+  cli_json_name(stdout, "id", id);
   fputs(",\"topic\":", stdout);
   cli_json_cstr(stdout, topic);
   printf(",\"activate_at\":\"%s\"}\n", iso);
 }
 
-static int schedule(const sched_opts *o, const char *topic, const void *p,
-                    size_t len, const timers_header *h) {
-  timers_settings *s;
-  timers_engine *e;
-  if (cli_client_open("schedule", &o->g, &topic, 1, &s, &e) != 0) return 1;
+static int schedule(const sched_opts *o, timers_engine *e, const char *topic,
+                    const void *p, size_t len, const timers_header *h,
+                    size_t nh) {
   double now = timers_now();
   timers_timer t = {.topic = topic,
                     .id = o->id,
                     .payload = p,
                     .payload_len = len,
                     .headers = h,
-                    .header_count = o->header_count,
+                    .header_count = nh,
                     .has_activate_at = true,
                     .activate_at = o->has_at ? o->at : now + o->in};
   char id[TIMERS_ID_MAX + 1];
-  int rc = timers_schedule(e, &t, id, sizeof id), status = 0;
-  if (rc == TIMERS_OK) print_result(o, topic, id, t.activate_at);
-  else {
-    cli_fail("schedule", "timers_schedule", rc);
-    status = rc == TIMERS_EINVAL || rc == TIMERS_ETOOBIG ? 2 : 1;
-  }
-  cli_client_close(s, e);
+  int rc = timers_schedule(e, &t, id, sizeof id);
+  if (rc == TIMERS_OK) return print_result(o, topic, id, t.activate_at), 0;
+  cli_fail("schedule", "timers_schedule", rc);
+  return rc == TIMERS_EINVAL || rc == TIMERS_ETOOBIG ? 2 : 1;
+}
+
+/* Reads the payload (argument, or stdin), builds the headers, schedules. */
+static int run(const sched_opts *o, const timers_settings *s,
+               timers_engine *e, const char *topic, const char *payload) {
+  char *buf = NULL;
+  size_t len = 0, nh = 0;
+  int status = 0;
+  if (payload && strcmp(payload, "-") != 0) len = strlen(payload);
+  else if (payload || !isatty(STDIN_FILENO))
+    status = read_stdin(&buf, &len), payload = buf;
+  timers_layout layout = cli_topic_layout(&o->g, s, topic);
+  timers_header *h = NULL;
+  if (!status) status = make_headers(o, layout, &h, &nh);
+  if (!status) status = schedule(o, e, topic, payload, len, h, nh);
+  free_headers(h, nh);
+  free(buf);
   return status;
+}
+
+static int parse(int argc, char **argv, sched_opts *o, const char **pos,
+                 int *npos) {
+  int status = cli_parse_args("schedule", argc, argv, sched_flags,
+                              sizeof sched_flags / sizeof *sched_flags,
+                              apply_option, o, usage, pos, 2, npos);
+  if (status) return status == 1 ? -1 : status;
+  if (*npos < 1) {
+    fprintf(stderr, "timers schedule: TOPIC is missing\n\n");
+    return usage(stderr), 2;
+  }
+  if (o->has_in && o->has_at) {
+    fprintf(stderr, "timers schedule: --in and --at exclude each other\n");
+    return 2;
+  }
+  return 0;
 }
 
 int cli_schedule(int argc, char **argv) {
   sched_opts o = {0};
   const char *pos[2];
-  int npos, status = cli_parse_args(
-      "schedule", argc, argv, sched_flags,
-      sizeof sched_flags / sizeof *sched_flags, apply_option, &o, usage, pos,
-      2, &npos);
-  if (status) return status == 1 ? 0 : status;
-  if (npos < 1) {
-    fprintf(stderr, "timers schedule: TOPIC is missing\n\n");
-    return usage(stderr), 2;
-  }
-  if (o.has_in && o.has_at) {
-    fprintf(stderr, "timers schedule: --in and --at exclude each other\n");
-    return 2;
-  }
-  if (!cli_check_topic("schedule", pos[0])) return 2;
-  char *buf = NULL;
-  size_t len = 0;
-  const char *payload = npos == 2 ? pos[1] : NULL;
-  if (payload && strcmp(payload, "-") != 0) len = strlen(payload);
-  else if (payload || !isatty(STDIN_FILENO))
-    status = read_stdin(&buf, &len), payload = buf;
-  timers_header h[TIMERS_HEADERS_MAX] = {{0}};
-  if (!status) status = make_headers(&o, h);
-  if (!status) status = schedule(&o, pos[0], payload, len, h);
-  free_headers(h, o.header_count);
-  free(buf);
-  return status;
+  int npos, status = parse(argc, argv, &o, pos, &npos);
+  timers_settings *s = NULL;
+  timers_engine *e = NULL;
+  /* Names are checked before stdin is read: a bad one never waits. */
+  cli_names names = {pos, 1, "TOPIC", &o.id, o.id ? 1 : 0, "--id"};
+  if (!status) status = cli_client_open("schedule", &o.g, &names, &s, &e);
+  if (!status) status = run(&o, s, e, pos[0], npos == 2 ? pos[1] : NULL);
+  cli_client_close(s, e);
+  free(o.header_args);
+  return status < 0 ? 0 : status;
 }

@@ -1,6 +1,10 @@
 /*
  * cmd_show.c - `timers show TOPIC ID`: one timer as stored (time, shard,
  * lease, attempts, headers, payload preview). Exits 1 when it is not there.
+ *
+ * In the FASTSTREAM layout a lease and a future due time look alike in
+ * Redis (timers_timer_info.lease_known is false) and attempts are not
+ * recorded: both are shown as unknown (JSON null), never guessed.
  */
 #include <stdio.h>
 #include <string.h>
@@ -24,8 +28,11 @@ static void usage(FILE *out) {
           "Shows one timer: due time (ISO-8601 and relative), shard, whether\n"
           "a handler holds it (and until when), delivery attempts, headers\n"
           "and the payload (text when it is printable UTF-8, else base64;\n"
-          "the first 200 bytes unless --full). Exits 0, 1 when the timer is\n"
-          "not pending or on failure, 2 on bad usage.\n"
+          "the first 200 bytes unless --full). In the faststream layout the\n"
+          "time is the timer's score, its due time or the end of a lease,\n"
+          "which look alike: the lease and the attempts are shown as unknown\n"
+          "(--json: null). Exits 0, 1 when the timer is not pending or on\n"
+          "failure, 2 on bad usage.\n"
           "\n"
           "options:\n"
           "  --full             the whole payload\n" CLI_GLOBAL_COMPAT_USAGE
@@ -51,14 +58,17 @@ static void print_json(const show_opts *o, const char *topic,
   char at[CLI_TIME_CAP], score[CLI_TIME_CAP];
   cli_iso_time(t->activate_at, 6, at, sizeof at);
   cli_iso_time(t->score, 6, score, sizeof score);
-  fputs("{\"id\":", stdout);
-  cli_json_cstr(stdout, t->id);
+  fputc('{', stdout);
+  cli_json_name(stdout, "id", t->id);
   fputs(",\"topic\":", stdout);
   cli_json_cstr(stdout, topic);
   printf(",\"shard\":%u,\"activate_at\":\"%s\",\"due_in_s\":%.6f,"
-         "\"score\":\"%s\",\"leased\":%s,\"attempts\":%u,\"headers\":",
+         "\"score\":\"%s\",\"leased\":%s,\"attempts\":",
          t->shard, at, t->activate_at - now, score,
-         t->leased ? "true" : "false", t->attempts);
+         !t->lease_known ? "null" : t->leased ? "true" : "false");
+  if (t->lease_known) printf("%u", t->attempts);
+  else fputs("null", stdout);
+  fputs(",\"headers\":", stdout);
   cli_json_headers(stdout, t->headers, t->header_count);
   printf(",\"payload_len\":%zu,", t->payload_len);
   cli_json_payload(stdout, t->payload, t->payload_len,
@@ -80,14 +90,15 @@ static void print_payload(const show_opts *o, const timers_timer_info *t) {
   printf("\n");
 }
 
-static void print_human(const show_opts *o, const char *topic,
-                        const timers_timer_info *t, double now) {
+/* The lease and attempts lines (unknown in the FASTSTREAM layout). */
+static void print_lease(const timers_timer_info *t, double now) {
   char at[CLI_TIME_CAP], rel[64];
-  cli_iso_time(t->activate_at, 3, at, sizeof at);
-  cli_relative(t->activate_at - now, rel, sizeof rel);
-  printf("id:        %s\ntopic:     %s\nshard:     %u\n", t->id, topic,
-         t->shard);
-  printf("due:       %s (%s)\n", at, rel);
+  if (!t->lease_known) {
+    printf("leased:    unknown in the faststream layout (a lease and a "
+           "future due time look alike)\n"
+           "attempts:  not recorded in the faststream layout\n");
+    return;
+  }
   if (t->leased) {
     cli_iso_time(t->score, 3, at, sizeof at);
     cli_relative(t->score - now, rel, sizeof rel);
@@ -95,9 +106,30 @@ static void print_human(const show_opts *o, const char *topic,
   } else {
     printf("leased:    no\n");
   }
-  printf("attempts:  %u\nheaders:   %zu\n", t->attempts, t->header_count);
-  for (size_t i = 0; i < t->header_count; i++)
-    printf("  %s=%s\n", t->headers[i].key, t->headers[i].value);
+  printf("attempts:  %u\n", t->attempts);
+}
+
+static void print_human(const show_opts *o, const char *topic,
+                        const timers_timer_info *t, double now) {
+  char at[CLI_TIME_CAP], rel[64];
+  cli_iso_time(t->activate_at, 3, at, sizeof at);
+  cli_relative(t->activate_at - now, rel, sizeof rel);
+  fputs("id:        ", stdout);
+  cli_name_print(stdout, t->id);
+  fputs("\ntopic:     ", stdout);
+  cli_name_print(stdout, topic);
+  printf("\nshard:     %u\n", t->shard);
+  printf("due:       %s (%s)%s\n", at, rel,
+         t->lease_known ? "" : ", or the end of a lease");
+  print_lease(t, now);
+  printf("headers:   %zu\n", t->header_count);
+  for (size_t i = 0; i < t->header_count; i++) {
+    fputs("  ", stdout);
+    cli_name_print(stdout, t->headers[i].key);
+    fputc('=', stdout);
+    cli_name_print(stdout, t->headers[i].value);
+    fputc('\n', stdout);
+  }
   print_payload(o, t);
 }
 
@@ -108,7 +140,11 @@ static int show(const show_opts *o, timers_engine *e, const char *topic,
   int rc = timers_inspect(e, topic, id, &found, &info);
   if (rc != TIMERS_OK) return cli_fail("show", "timers_inspect", rc), 1;
   if (!found) {
-    fprintf(stderr, "timers show: no timer '%s' in topic '%s'\n", id, topic);
+    fputs("timers show: no timer ", stderr);
+    cli_json_cstr(stderr, id);
+    fputs(" in topic ", stderr);
+    cli_json_cstr(stderr, topic);
+    fputc('\n', stderr);
     return 1;
   }
   double now = timers_now();
@@ -130,11 +166,11 @@ int cli_show(int argc, char **argv) {
             npos ? "ID is" : "TOPIC and ID are");
     return usage(stderr), 2;
   }
-  if (!cli_check_topic("show", pos[0]) || !cli_check_id("show", pos[1]))
-    return 2;
   timers_settings *s;
   timers_engine *e;
-  if (cli_client_open("show", &o.g, pos, 1, &s, &e) != 0) return 1;
+  cli_names names = {pos, 1, "TOPIC", pos + 1, 1, "ID"};
+  if ((status = cli_client_open("show", &o.g, &names, &s, &e)) != 0)
+    return status;
   status = show(&o, e, pos[0], pos[1]);
   cli_client_close(s, e);
   return status;

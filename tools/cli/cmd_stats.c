@@ -160,12 +160,27 @@ static void table_head(bool with_rates) {
   printf("\n");
 }
 
+/* A topic in the TOPIC column: as is, or JSON-quoted (cli_name_bare). */
+static void print_topic(const char *topic) {
+  if (cli_name_bare(topic) || !topic[0]) {
+    printf("%-24s", topic);
+    return;
+  }
+  char *q = NULL;
+  size_t len = 0;
+  FILE *m = open_memstream(&q, &len);
+  if (m) cli_json_cstr(m, topic);
+  if (m && fclose(m) == 0) printf("%-24s", q);
+  free(q);
+}
+
 static void table_row(const char *topic, const char *shard,
                       const timers_shard_depth *sd, double now,
                       const rates *r) {
   char age[32];
   cli_age(overdue_age(sd, now), age, sizeof age);
-  printf("%-24s %5s %10llu %10llu %14s %9llu %9llu %9llu", topic, shard,
+  print_topic(topic);
+  printf(" %5s %10llu %10llu %14s %9llu %9llu %9llu", shard,
          (unsigned long long)sd->pending, (unsigned long long)sd->overdue,
          age, (unsigned long long)sd->due_1m, (unsigned long long)sd->due_1h,
          (unsigned long long)sd->due_1d);
@@ -276,10 +291,12 @@ static int stats_open(const char *cmd, int argc, char **argv,
                                     apply_option, o, usage, pos,
                                     STATS_TOPICS_MAX, &npos);
   if (status) return (status == 1 ? 0 : status) + 1;
-  for (int i = 0; i < npos; i++)
-    if (!cli_check_topic(cmd, pos[i])) return 3;
   if (cli_settings_open(cmd, &o->g, s) != 0) return 2;
   status = pick_topics(cmd, *s, pos, npos, topics, n);
+  cli_names names = {topics, *n,
+                     npos ? "TOPIC" : "topic of a [topic NAME] section",
+                     NULL, 0, NULL};
+  if (!status) status = cli_names_check(cmd, &o->g, *s, &names);
   if (!status && cli_engine_open(cmd, &o->g, *s, topics, *n, e) != 0)
     status = 1;
   if (!status) return 0;

@@ -8,6 +8,7 @@
  */
 #include "common.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
@@ -17,6 +18,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "text.h"
 
 static volatile sig_atomic_t g_signal;
 
@@ -245,28 +248,6 @@ static bool valid_name(const char *s, size_t max) {
   return true;
 }
 
-bool cli_check_topic(const char *cmd, const char *topic) {
-  if (valid_name(topic, TIMERS_TOPIC_MAX)) return true;
-  fprintf(stderr,
-          "timers %s: invalid topic '%s' (allowed: 1 to %d characters of "
-          "[A-Za-z0-9_.-/])\n",
-          cmd, topic, TIMERS_TOPIC_MAX);
-  return false;
-}
-
-bool cli_check_id(const char *cmd, const char *id) {
-  size_t n = strlen(id);
-  bool ok = n > 0 && n <= TIMERS_ID_MAX;
-  for (size_t i = 0; ok && i < n; i++)
-    ok = id[i] > ' ' && id[i] < 127;
-  if (!ok)
-    fprintf(stderr,
-            "timers %s: invalid id '%s' (allowed: 1 to %d printable ASCII "
-            "characters, no space)\n",
-            cmd, id, TIMERS_ID_MAX);
-  return ok;
-}
-
 bool cli_global_apply(cli_global *g, const char *name, const char *v,
                       bool *ok) {
   int shards;
@@ -338,15 +319,102 @@ int cli_engine_open(const char *cmd, const cli_global *g,
   return 0;
 }
 
+/* -------------------------------------------------------- topics and ids */
+
+timers_layout cli_topic_layout(const cli_global *g, const timers_settings *s,
+                               const char *topic) {
+  timers_subscribe_options o;
+  return cli_topic_options(g, s, topic, &o) ? o.layout : TIMERS_LAYOUT_NATIVE;
+}
+
+/* What the layout allows, after the library's reason (which may not say). */
+static void names_allowed(const char *topic, timers_layout layout, bool id) {
+  fputs("  topic ", stderr);
+  cli_json_cstr(stderr, topic);
+  if (layout == TIMERS_LAYOUT_FASTSTREAM) {
+    fprintf(stderr, " has the faststream layout: topics and ids are\n"
+            "  1 to %d bytes of UTF-8 without NUL\n", TIMERS_TOPIC_MAX);
+    return;
+  }
+  if (id)
+    fprintf(stderr, " has the native layout: ids are 1 to %d bytes\n"
+            "  of printable ASCII without blanks", TIMERS_ID_MAX);
+  else
+    fprintf(stderr, " has the native layout: topics are\n"
+            "  1 to %d bytes of A-Z a-z 0-9 _ . - /", TIMERS_TOPIC_MAX);
+  fputs("; the faststream layout (--compat,\n"
+        "  or layout = faststream in the topic's [topic NAME] section) "
+        "takes any UTF-8\n", stderr);
+}
+
+/* rc of a check of id (NULL: of topic) as 0, 1 (not about the name) or 2
+ * (after saying why and what is allowed). */
+static int name_status(const char *cmd, int rc, const char *call,
+                       const char *what, const char *topic,
+                       timers_layout layout, const char *id) {
+  if (rc == TIMERS_OK) return 0;
+  if (rc != TIMERS_EINVAL && rc != TIMERS_ETOOBIG)
+    return cli_fail(cmd, call, rc), 1;
+  fprintf(stderr, "timers %s: invalid %s ", cmd, what);
+  cli_json_cstr(stderr, id ? id : topic);
+  fprintf(stderr, ": %s\n", timers_last_error());
+  names_allowed(topic, layout, id != NULL);
+  return 2;
+}
+
+/* Declares topic's layout on the scratch engine e, then checks the name.
+ * A bare declaration can fail only on the name (or memory), with the
+ * reason timers_check_name would give. */
+static int topic_check(const char *cmd, const cli_global *g,
+                       const timers_settings *s, timers_engine *e,
+                       const char *topic, const char *what) {
+  timers_subscribe_options o = {.layout = cli_topic_layout(g, s, topic)};
+  const char *call = "timers_declare";
+  int rc = o.layout == TIMERS_LAYOUT_NATIVE ? TIMERS_OK
+                                            : timers_declare(e, topic, &o);
+  if (rc == TIMERS_OK || rc == TIMERS_EEXIST) { /* EEXIST: named twice */
+    call = "timers_check_name";
+    rc = timers_check_name(e, topic, NULL);
+  }
+  return name_status(cmd, rc, call, what, topic, o.layout, NULL);
+}
+
+/* The check runs on a scratch engine that knows nothing but the topics'
+ * layouts, so that it cannot depend on what the command declares later
+ * (and declaring a real topic with a bad name would fail as a settings
+ * error, not as bad usage). Creating it does no I/O. */
+int cli_names_check(const char *cmd, const cli_global *g,
+                    const timers_settings *s, const cli_names *n) {
+  assert(n->nids == 0 || n->ntopics == 1);
+  timers_config cfg;
+  timers_config_init(&cfg);
+  timers_engine *e = NULL;
+  int rc = timers_engine_create(&cfg, &e), status = 0;
+  if (rc != TIMERS_OK) return cli_fail(cmd, "timers_engine_create", rc), 1;
+  for (size_t i = 0; !status && i < n->ntopics; i++)
+    status = topic_check(cmd, g, s, e, n->topics[i], n->topic_what);
+  timers_layout layout =
+      n->nids ? cli_topic_layout(g, s, n->topics[0]) : TIMERS_LAYOUT_NATIVE;
+  for (size_t i = 0; !status && i < n->nids; i++)
+    status = name_status(cmd, timers_check_name(e, n->topics[0], n->ids[i]),
+                         "timers_check_name", n->id_what, n->topics[0],
+                         layout, n->ids[i]);
+  timers_engine_destroy(e);
+  return status;
+}
+
 int cli_client_open(const char *cmd, const cli_global *g,
-                    const char *const *topics, size_t n, timers_settings **s,
+                    const cli_names *names, timers_settings **s,
                     timers_engine **e) {
   *e = NULL;
   if (cli_settings_open(cmd, g, s) != 0) return 1;
-  if (cli_engine_open(cmd, g, *s, topics, n, e) == 0) return 0;
+  int status = cli_names_check(cmd, g, *s, names);
+  if (!status)
+    status = cli_engine_open(cmd, g, *s, names->topics, names->ntopics, e);
+  if (!status) return 0;
   timers_settings_free(*s);
   *s = NULL;
-  return 1;
+  return status;
 }
 
 void cli_client_close(timers_settings *s, timers_engine *e) {

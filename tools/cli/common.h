@@ -125,12 +125,6 @@ typedef struct cli_global {
 bool cli_global_apply(cli_global *g, const char *name, const char *value,
                       bool *ok);
 
-/* Whether s is a valid topic name (TIMERS_TOPIC_MAX bytes of
- * [A-Za-z0-9_.-/]) or id (TIMERS_ID_MAX bytes of printable ASCII, no
- * space); on failure prints "timers CMD: invalid WHAT ..." on stderr. */
-bool cli_check_topic(const char *cmd, const char *topic);
-bool cli_check_id(const char *cmd, const char *id);
-
 /* Loads the settings (file, environment, flags). Returns 0, or 1 after
  * printing the library's message (file:line: ...) on stderr. */
 int cli_settings_open(const char *cmd, const cli_global *g,
@@ -140,6 +134,28 @@ int cli_settings_open(const char *cmd, const cli_global *g,
  * FASTSTREAM layout. False when both are absent (nothing to declare). */
 bool cli_topic_options(const cli_global *g, const timers_settings *s,
                        const char *topic, timers_subscribe_options *opts);
+/* The layout of topic from those options; NATIVE without any. */
+timers_layout cli_topic_layout(const cli_global *g, const timers_settings *s,
+                               const char *topic);
+
+/* Topic and id arguments, checked before any I/O by the library's own
+ * rules (timers_check_name) for each topic's layout: --compat, else its
+ * [topic NAME] section's, else NATIVE. The ids, if any, are of topics[0];
+ * topic_what and id_what name the arguments in messages ("TOPIC", "--id"). */
+typedef struct cli_names {
+  const char *const *topics;
+  size_t ntopics;
+  const char *topic_what;
+  const char *const *ids;
+  size_t nids;
+  const char *id_what;
+} cli_names;
+
+/* 0; 2 after printing on stderr which argument is invalid, the library's
+ * reason and what the topic's layout allows; 1 when the check itself
+ * failed (out of memory). */
+int cli_names_check(const char *cmd, const cli_global *g,
+                    const timers_settings *s, const cli_names *n);
 
 /* Creates an engine from s, logging to stderr (level: -v, else the
  * file's), and declares each of topics[0..n) that has options. Not
@@ -149,10 +165,11 @@ int cli_engine_open(const char *cmd, const cli_global *g,
                     const timers_settings *s, const char *const *topics,
                     size_t n, timers_engine **out);
 
-/* Settings plus engine, for the producer-side commands; on failure both
- * are freed and *s, *e are NULL. Returns 0 or 1. */
+/* Settings, the names check, then an engine declaring names->topics, for
+ * the producer-side commands; on failure both are freed and *s, *e are
+ * NULL. Returns 0, 1 (settings or engine) or 2 (an invalid name). */
 int cli_client_open(const char *cmd, const cli_global *g,
-                    const char *const *topics, size_t n, timers_settings **s,
+                    const cli_names *names, timers_settings **s,
                     timers_engine **e);
 void cli_client_close(timers_settings *s, timers_engine *e);
 

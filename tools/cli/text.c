@@ -116,6 +116,33 @@ void cli_json_payload(FILE *out, const void *p, size_t len, size_t max) {
   if (shown < len) fputs(",\"truncated\":true", out);
 }
 
+/* ------------------------------------------------------------ ids, names */
+
+bool cli_name_bare(const char *s) {
+  if (!s[0] || s[0] == '"') return false;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+    if (*p <= 0x20 || *p >= 0x7f) return false;
+  return true;
+}
+
+void cli_name_print(FILE *out, const char *s) {
+  if (cli_name_bare(s)) fputs(s, out);
+  else cli_json_cstr(out, s);
+}
+
+void cli_json_name(FILE *out, const char *key, const char *s) {
+  size_t len = strlen(s);
+  bool text = cli_utf8_valid(s, len);
+  fprintf(out, "\"%s%s\":", key, text ? "" : "_b64");
+  if (text) {
+    cli_json_str(out, s, len);
+    return;
+  }
+  fputc('"', out);
+  cli_base64(out, s, len);
+  fputc('"', out);
+}
+
 /* --------------------------------------------------------------- base64 */
 
 void cli_base64(FILE *out, const void *p, size_t len) {

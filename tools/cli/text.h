@@ -27,6 +27,19 @@ void cli_json_headers(FILE *out, const timers_header *h, size_t n);
  * "truncated":true when cut. */
 void cli_json_payload(FILE *out, const void *p, size_t len, size_t max);
 
+/* ------------------------------------------------------------ ids, names */
+
+/* Line-oriented output (pending, cancel, show, schedule, stats tables)
+ * prints a topic or id as is when it is 1 or more bytes of printable ASCII
+ * (0x21-0x7e) not starting with '"'; any other one (blanks, control
+ * characters, non-ASCII, a leading quote) as a JSON string. So a field
+ * starting with '"' is JSON, any other ends at the first blank. */
+bool cli_name_bare(const char *s);
+void cli_name_print(FILE *out, const char *s);
+/* "key":"s" when s is UTF-8, else "key_b64":"<base64>" (its exact bytes;
+ * only ids written by other clients can be such). */
+void cli_json_name(FILE *out, const char *key, const char *s);
+
 /* ---------------------------------------------------------------- bytes */
 
 bool cli_utf8_valid(const void *p, size_t len);
