@@ -41,6 +41,7 @@
 #include "faststream.h"
 
 #include "bytes.h"
+#include "utf8.h"
 
 #include <assert.h>
 #include <stdbool.h>
@@ -112,47 +113,6 @@ size_t tm__fs_publish_headers(const char *correlation_id,
 }
 
 /* ------------------------------------------------------- UTF-8, shared */
-
-/* Length of the well-formed UTF-8 sequence at p (avail >= 1), 0 if it is
- * not one: no overlong forms, nothing past U+10FFFF, and no surrogates
- * unless surrogates (Python's "surrogatepass" error handler). *surr is
- * set when the sequence is a surrogate. */
-static size_t utf8_seq(const unsigned char *p, size_t avail, bool surrogates,
-                       bool *surr) {
-  unsigned c = p[0], lo = 0x80, hi = 0xBF;
-  size_t n;
-  if (c < 0x80) return 1;
-  if (c >= 0xC2 && c <= 0xDF) {
-    n = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    n = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED && !surrogates) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    n = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (avail < n || p[1] < lo || p[1] > hi) return 0;
-  for (size_t i = 2; i < n; i++)
-    if ((p[i] & 0xC0) != 0x80) return 0;
-  if (c == 0xED && p[1] >= 0xA0) *surr = true;
-  return n;
-}
-
-/* Whether s[0, n) is strict UTF-8 (Python's bytes.decode()); NULs are. */
-static bool utf8_valid(const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s;
-  bool surr = false;
-  for (size_t i = 0; i < n;) {
-    size_t k = utf8_seq(p + i, n - i, false, &surr);
-    if (!k) return false;
-    i += k;
-  }
-  return true;
-}
 
 /* ------------------------------------------------ decoder: the headers */
 
@@ -298,7 +258,7 @@ static int bin_string(const char *buf, size_t len, uint64_t *off, fs_ctx *c,
   if (!rd_u16(buf, len, off, &n)) return -1;
   size_t take = *off >= len ? 0 : TM__FS_MIN(n, (size_t)(len - *off));
   const char *p = buf + (take ? *off : 0);
-  if (!utf8_valid(p, take)) return -1;
+  if (!tm__utf8_valid(p, take)) return -1;
   *s = NULL;
   if (!memchr(p, '\0', take) && !(*s = ctx_copy(c, p, take))) return -1;
   *off += n;
@@ -456,7 +416,7 @@ static int json_char(json *j, char *dst, size_t *k, bool *surr) {
     return 0;
   }
   const char *src = j->p;
-  *k = utf8_seq((const unsigned char *)src, (size_t)(j->end - src), j->py,
+  *k = tm__utf8_seq_ex((const unsigned char *)src, (size_t)(j->end - src), j->py,
                 surr);
   if (!*k) return -1;
   if (dst) memcpy(dst, src, *k);
@@ -918,7 +878,7 @@ const char *tm__fs_content_type(const void *body, size_t len,
   if (requested) return requested[0] ? requested : NULL;
   if (len == 0) return NULL;
   if (json_container(body, len)) return "application/json";
-  if (utf8_valid(body, len)) return "text/plain";
+  if (tm__utf8_valid(body, len)) return "text/plain";
   return NULL;
 }
 
