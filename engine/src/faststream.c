@@ -416,8 +416,8 @@ static int json_char(json *j, char *dst, size_t *k, bool *surr) {
     return 0;
   }
   const char *src = j->p;
-  *k = tm__utf8_seq_ex((const unsigned char *)src, (size_t)(j->end - src), j->py,
-                surr);
+  *k = tm__utf8_seq_ex((const unsigned char *)src, (size_t)(j->end - src),
+                       j->py, surr);
   if (!*k) return -1;
   if (dst) memcpy(dst, src, *k);
   j->p += *k;
