@@ -61,6 +61,10 @@ static double handler_dup_threshold_s(const tt_topic *t) {
   return t->lease_ms / 1e3 - HANDLER_MARGIN_S;
 }
 
+/* A handler that starts this soon after a Redis stall ended had its
+ * claim's reply held up by the stall (see diagnose_expired). */
+#define STALE_START_S 0.5
+
 /* Allowed causes of a duplicate (counted, reported). */
 typedef enum cause {
   C_NONE = -1,
@@ -82,6 +86,7 @@ static const char *const cause_names[C_COUNT] = {
 
 typedef enum vkind {
   V_LOST = 0,
+  V_LOST_CANCEL,
   V_STUCK,
   V_DUP_QUEUED,
   V_DUP_RESURRECTED,
@@ -111,6 +116,8 @@ typedef enum vkind {
 
 static const char *const vkind_names[V_COUNT] = {
     [V_LOST] = "lost: never delivered",
+    [V_LOST_CANCEL] = "lost: never delivered, and a cancel before its time "
+                      "returned 'not pending' (removed it, said it did not)",
     [V_STUCK] = "lost: delivered but never finished (no ACK/REJECT)",
     [V_DUP_QUEUED] = "duplicate: an earlier claim's handler started after "
                      "the timer was re-claimed (queued past its lease)",
@@ -118,8 +125,8 @@ static const char *const vkind_names[V_COUNT] = {
                           "inside its schedule call",
     [V_DUP_STOP] = "duplicate: outcome lost at a clean stop()",
     [V_DUP_OOM] = "duplicate: outcome dropped while Redis was at maxmemory",
-    [V_DUP_STALE_LEASE] = "duplicate: claimed right after a Redis stall or "
-                          "restart with a lease already expired",
+    [V_DUP_STALE_LEASE] = "duplicate: claim ran after a Redis stall with a "
+                          "lease computed before it (already over)",
     [V_DUP_CLIENT_KILL] = "duplicate: after CLIENT KILL (no process or "
                           "Redis fault)",
     [V_DUP_POISON] = "duplicate: while a wrong-type key was present",
@@ -152,6 +159,7 @@ typedef struct proc {
   double spawn_t, up_t, exit_t, kill_t, term_t, stop_begin_t, stop_done_t;
   int exit_status;
   bool unexpected;
+  int drain_ms;         /* engine: its drain timeout */
   double *stops; /* pairs: SIGSTOP time, SIGCONT time (INFINITY: open) */
   size_t nstops, capstops;
 } proc;
@@ -231,7 +239,7 @@ typedef struct viol {
   vkind kind;
   int ver;      /* -1: not about one version */
   int a, b;     /* deliveries, -1 when none  */
-  char text[320];
+  char text[512];
 } viol;
 
 /* u64 -> index, open addressing; string keys are hashed and compared by
@@ -273,6 +281,7 @@ struct tt_oracle {
   size_t nviols, capviols;
   size_t dup_by_cause[C_COUNT];
   size_t raced_cancel, raced_replace, poison_probes;
+  char oom_report[2048];
   double raced_cancel_max, raced_replace_max;
 };
 
@@ -575,11 +584,11 @@ static void dispatch(tt_oracle *o, lfile *f, const tt_rec *r) {
     on_driver(o, r);
     return;
   }
-  if (r->role != TT_ROLE_DRIVER && r->kind != TT_REC_HELLO &&
-      r->t > o->last_record_t)
+  if (r->kind != TT_REC_HELLO && r->t > o->last_record_t)
     o->last_record_t = r->t;
   proc *p = &o->procs[f->proc];
   switch (r->kind) {
+  case TT_REC_HELLO: p->drain_ms = r->value; break;
   case TT_REC_ENGINE_UP: p->up_t = r->t; break;
   case TT_REC_STOP_BEGIN: p->stop_begin_t = r->t; break;
   case TT_REC_STOP_DONE: p->stop_done_t = r->t; break;
@@ -975,8 +984,20 @@ static const delivery *overtaken_by(const tt_oracle *o, const version *v,
   return NULL;
 }
 
-/* e began after its lease ran out: with a lease computed while Redis was
- * stopped (stale once executed), or after waiting in the engine. */
+/* e's handler began so late in its lease (known from the probe) that the
+ * lease ran out before the handler was done, or nearly: the timer had
+ * waited in the engine. *wait gets how long. */
+static bool started_late(const tt_oracle *o, const delivery *e, double *wait) {
+  double claim, lease = topic_lease_s(o, e->topic);
+  if (!claim_time(o, e, &claim)) return false;
+  double end = isnan(e->end) ? e->start : e->end;
+  *wait = e->start - claim;
+  return *wait > HANDLER_MARGIN_S && end + HANDLER_MARGIN_S > claim + lease;
+}
+
+/* e began after its lease ran out (or too late in it to finish): with a
+ * lease computed while Redis was stopped (stale once executed), or after
+ * waiting in the engine. */
 static vkind diagnose_expired(const tt_oracle *o, const version *v,
                               const delivery *e, const delivery *l,
                               char *why, size_t cap) {
@@ -997,15 +1018,39 @@ static vkind diagnose_expired(const tt_oracle *o, const version *v,
                rel(o, l->start));
       return V_DUP_STALE_LEASE;
     }
+  /* Without the claim's own lease (already re-claimed when probed): a
+   * handler that began right after a stall, already overtaken, most likely
+   * had its claim run after the stall with a lease computed before it (a
+   * claim run before the stall would normally have started before it). */
+  double fe = fault_end_in(o, TT_FAULT_REDIS_STALL, e->start - STALE_START_S,
+                           e->start);
+  if (!isnan(fe)) {
+    snprintf(why, cap, "attempt %u started at %+.3f, %.3f s after a Redis "
+             "stall ended (%+.3f), and another claim had already taken the "
+             "timer (%s; lease %.2f s): its claim most likely ran after the "
+             "stall with a lease computed before it; attempt %u at %+.3f",
+             e->attempt, rel(o, e->start), e->start - fe, rel(o, fe), pw,
+             lease, l->attempt, rel(o, l->start));
+    return V_DUP_STALE_LEASE;
+  }
   const delivery *x = overtaken_by(o, v, e);
-  if (x)
+  double wait;
+  if (!x && !started_expired(e) && started_late(o, e, &wait))
+    snprintf(why, cap, "attempt %u was claimed at %+.3f and waited %.3f s of "
+             "its %.2f s lease in the engine before its handler ran "
+             "(%+.3f..%+.3f): the lease ran out (at %+.3f) before the "
+             "outcome could be committed; attempt %u at %+.3f", e->attempt,
+             rel(o, e->start - wait), wait, lease, rel(o, e->start),
+             rel(o, isnan(e->end) ? e->start : e->end),
+             rel(o, e->start - wait + lease), l->attempt, rel(o, l->start));
+  else if (x)
     snprintf(why, cap, "attempt %u started at %+.3f (%s), after attempt %u "
              "had started at %+.3f: claimed first, it waited past its %.1f s "
              "lease before its handler ran", e->attempt, rel(o, e->start), pw,
              x->attempt, rel(o, x->start), lease);
   else
     snprintf(why, cap, "attempt %u started at %+.3f with its lease already "
-             "over (%s; lease %.1f s); attempt %u at %+.3f", e->attempt,
+             "over (%s; lease %.2f s); attempt %u at %+.3f", e->attempt,
              rel(o, e->start), pw, lease, l->attempt, rel(o, l->start));
   return V_DUP_QUEUED;
 }
@@ -1021,7 +1066,8 @@ static vkind diagnose_dup(const tt_oracle *o, const version *v,
   bool known = claim_time(o, e, &claim);
   char pw[96];
   probe_words(o, e, pw, sizeof pw);
-  if (started_expired(e) || overtaken_by(o, v, e))
+  double wait;
+  if (started_expired(e) || overtaken_by(o, v, e) || started_late(o, e, &wait))
     return diagnose_expired(o, v, e, l, why, cap);
   if (!isnan(v->result_t) && v->result_t > end && l->start > end) {
     snprintf(why, cap, "attempt %u ended (%s) at %+.3f while its schedule "
@@ -1037,10 +1083,11 @@ static vkind diagnose_dup(const tt_oracle *o, const version *v,
   if (p->term_t && end >= p->term_t - COMMIT_SLACK_S &&
       (!p->stop_done_t || end <= p->stop_done_t)) {
     snprintf(why, cap, "attempt %u ran %+.3f..%+.3f (%s) in an engine told "
-             "to stop at %+.3f, whose stop() returned at %+.3f; attempt %u "
-             "at %+.3f", e->attempt, rel(o, e->start), rel(o, end), pw,
-             rel(o, p->term_t), rel(o, p->stop_done_t), l->attempt,
-             rel(o, l->start));
+             "to stop at %+.3f (drain timeout %.1f s: until %+.3f), whose "
+             "stop() returned at %+.3f; attempt %u at %+.3f", e->attempt,
+             rel(o, e->start), rel(o, end), pw, rel(o, p->term_t),
+             p->drain_ms / 1e3, rel(o, p->term_t + p->drain_ms / 1e3),
+             rel(o, p->stop_done_t), l->attempt, rel(o, l->start));
     return V_DUP_STOP;
   }
   if (fault_in(o, TT_FAULT_MAXMEMORY, end, w1)) {
@@ -1052,7 +1099,7 @@ static vkind diagnose_dup(const tt_oracle *o, const version *v,
   double fe = fault_end_in(o, TT_FAULT_REDIS_STALL, e->start - lease, e->start);
   if (!known && !isnan(fe)) {
     snprintf(why, cap, "attempt %u started at %+.3f, %.3f s after a Redis "
-             "stall ended (%s), and ran %.3f s (lease %.1f s); attempt %u "
+             "stall ended (%s), and ran %.3f s (lease %.2f s); attempt %u "
              "at %+.3f", e->attempt, rel(o, e->start), e->start - fe, pw,
              end - e->start, lease, l->attempt, rel(o, l->start));
     return V_DUP_STALE_LEASE;
@@ -1069,11 +1116,20 @@ static vkind diagnose_dup(const tt_oracle *o, const version *v,
              rel(o, end), l->attempt, rel(o, l->start));
     return V_DUP_POISON;
   }
-  snprintf(why, cap, "attempt %u ran %+.3f..%+.3f (%.3f s; %s; lease %.1f "
-           "s) and %s; attempt %u started at %+.3f", e->attempt,
-           rel(o, e->start), rel(o, end), end - e->start, pw, lease,
-           e->outcome == TIMERS_REJECT ? "REJECTed" : "ACKed", l->attempt,
-           rel(o, l->start));
+  if (known)
+    snprintf(why, cap, "attempt %u ran %+.3f..%+.3f and %s; its lease (claimed "
+             "at %+.3f) was valid until %+.3f, %.3f s after the handler "
+             "returned, yet the outcome was not committed: attempt %u started "
+             "at %+.3f", e->attempt, rel(o, e->start), rel(o, end),
+             e->outcome == TIMERS_REJECT ? "REJECTed" : "ACKed",
+             rel(o, claim), rel(o, claim + lease), claim + lease - end,
+             l->attempt, rel(o, l->start));
+  else
+    snprintf(why, cap, "attempt %u ran %+.3f..%+.3f (%.3f s; %s; lease %.2f "
+             "s) and %s; attempt %u started at %+.3f", e->attempt,
+             rel(o, e->start), rel(o, end), end - e->start, pw, lease,
+             e->outcome == TIMERS_REJECT ? "REJECTed" : "ACKed", l->attempt,
+             rel(o, l->start));
   return l->attempt == e->attempt ? V_DUP_SAME_ATTEMPT : V_DUP_UNEXPLAINED;
 }
 
@@ -1092,7 +1148,7 @@ static void check_duplicates(tt_oracle *o, int vi) {
         if (c != C_NACK) counted = c;
         continue;
       }
-      char why[300];
+      char why[512];
       vkind k = diagnose_dup(o, v, e, l, why, sizeof why);
       if (!seen[k])
         add_viol(o, k, vi, v->dels[i], v->dels[j], "%s", why);
@@ -1139,11 +1195,55 @@ static void check_deliveries(tt_oracle *o) {
   }
 }
 
+/* ", spanning <fault>" for the first Redis-side fault inside [t0, t1]. */
+static const char *redis_fault_words(const tt_oracle *o, double t0, double t1) {
+  static char buf[128];
+  buf[0] = '\0';
+  for (size_t i = 0; i < o->nfaults; i++) {
+    const fault *f = &o->faults[i];
+    if (!tt_fault_is_redis(f->kind) || !overlaps(f->t0, f->t1, t0, t1)) continue;
+    snprintf(buf, sizeof buf, ", spanning %s %+.3f..%+.3f",
+             tt_fault_name(f->kind), rel(o, f->t0), rel(o, f->t1));
+    break;
+  }
+  return buf;
+}
+
+/* A later cancel on v's key that returned "not pending" before v was due. */
+static const cancel_op *cancel_not_pending_before(const tt_oracle *o,
+                                                  const version *v) {
+  if (v->key < 0) return NULL;
+  const tkey *k = &o->keys[v->key];
+  bool after = false;
+  for (size_t i = 0; i < k->nev; i++) {
+    if (!k->ev[i].is_cancel) {
+      after = &o->vers[k->ev[i].idx] == v;
+      continue;
+    }
+    const cancel_op *c = &o->cancels[k->ev[i].idx];
+    if (after && c->has_result && c->rc == TIMERS_OK && !c->removed &&
+        c->result_t < v->at)
+      return c;
+  }
+  return NULL;
+}
+
 static void check_finals(tt_oracle *o) {
   for (size_t i = 0; i < o->nvers; i++) {
     version *v = &o->vers[i];
     if (!v->required || v->finalized) continue;
-    if (v->ndels == 0)
+    const cancel_op *c = cancel_not_pending_before(o, v);
+    if (v->ndels == 0 && c)
+      add_viol(o, V_LOST_CANCEL, (int)i, -1, -1,
+               "schedule returned OK at %+.3f, due at %+.3f; the cancel of "
+               "%+.3f..%+.3f (%.3f s%s) returned 'not pending' before it was "
+               "due, and the timer never fired: the cancel removed it yet said "
+               "it was not there (as a retry inside the call would, finding "
+               "its own first try's work)", rel(o, v->result_t),
+               rel(o, v->at), rel(o, c->intent_t), rel(o, c->result_t),
+               c->result_t - c->intent_t,
+               redis_fault_words(o, c->intent_t, c->result_t));
+    else if (v->ndels == 0)
       add_viol(o, V_LOST, (int)i, -1, -1,
                "schedule returned %s at %+.3f, due at %+.3f; never delivered",
                v->rc == TIMERS_OK ? "OK" : "an error", rel(o, v->result_t),
@@ -1199,6 +1299,11 @@ static void check_oom_firing(tt_oracle *o) {
       if (first < f->t1) fired++;
       else if (first < first_after) first_after = first;
     }
+    size_t used = strlen(o->oom_report);
+    snprintf(o->oom_report + used, sizeof o->oom_report - used,
+             "maxmemory %+.3f..%+.3f: %zu timers fell due in it, %zu of them "
+             "fired before it was lifted\n", rel(o, f->t0), rel(o, f->t1),
+             due, fired);
     if (due >= 3 && fired == 0)
       add_viol(o, V_OOM_NO_FIRING, -1, -1, -1,
                "maxmemory %+.3f..%+.3f: %zu timers fell due in it, none fired "
@@ -1434,6 +1539,7 @@ size_t tt_oracle_check(tt_oracle *o) {
   o->nviols = 0;
   memset(o->dup_by_cause, 0, sizeof o->dup_by_cause);
   o->raced_cancel = o->raced_replace = o->poison_probes = 0;
+  o->oom_report[0] = '\0';
   o->raced_cancel_max = o->raced_replace_max = 0;
   link_deliveries(o);
   compute_required(o, true);
@@ -1455,6 +1561,7 @@ size_t tt_oracle_check(tt_oracle *o) {
   print_faults(o);
   print_duplicates(o);
   printf("redis at the end: %s\n", o->patterns ? o->patterns : "(not scanned)");
+  printf("%s", o->oom_report);
   if (o->poison_probes)
     printf("poison probe timers delivered before their shard was poisoned: "
            "%zu\n", o->poison_probes);

@@ -65,6 +65,7 @@ typedef struct options {
   bool keep, verbose;
   bool gentle;      /* --shape gentle: every engine small and alike        */
   bool single;      /* --batches single: one topic per batch               */
+  int workers;      /* --workers N: every engine's worker count (0: shape) */
   unsigned faults;  /* bit per tt_fault enabled                           */
   int examples;
 } options;
@@ -74,6 +75,7 @@ static void usage(FILE *out) {
 "usage: timers_torture [--seed N] [--duration S] [--engines N] [--producers N]\n"
 "                      [--rate R] [--settle S] [--faults K,K,...|none]\n"
 "                      [--shape random|gentle] [--batches mixed|single]\n"
+"                      [--workers N]\n"
 "                      [--dir BASE] [--keep] [--verbose] [--examples N]\n"
 "       timers_torture check --dir RUN [--verbose] [--examples N]\n"
 "\n"
@@ -95,6 +97,7 @@ static void usage(FILE *out) {
 "  --shape S       engine shapes: random per engine and incarnation (default),\n"
 "                  or gentle (all alike: claim 1, ring 16, 4 workers)\n"
 "  --batches B     mixed: batches mix topics (default); single: one topic each\n"
+"  --workers N     every engine runs N worker threads (default: its shape's)\n"
 "  --dir BASE      where the run folder is made (default $TMPDIR or /tmp)\n"
 "  --keep          keep the run folder (logs) even when the run passes\n"
 "  --verbose       list every fault in the summary\n"
@@ -160,6 +163,7 @@ static int parse_options(int argc, char **argv, options *o) {
     else if (strcmp(a, "--settle") == 0) o->settle = atof(v);
     else if (strcmp(a, "--dir") == 0) o->base = v;
     else if (strcmp(a, "--examples") == 0) o->examples = atoi(v);
+    else if (strcmp(a, "--workers") == 0) o->workers = atoi(v);
     else if (strcmp(a, "--shape") == 0 && (!strcmp(v, "random") || !strcmp(v, "gentle")))
       o->gentle = strcmp(v, "gentle") == 0;
     else if (strcmp(a, "--batches") == 0 && (!strcmp(v, "mixed") || !strcmp(v, "single")))
@@ -170,7 +174,7 @@ static int parse_options(int argc, char **argv, options *o) {
   }
   if (o->engines < 2 || o->engines > MAX_CHILDREN || o->producers < 1 ||
       o->producers > MAX_CHILDREN || o->duration < 1 || o->rate <= 0 ||
-      o->settle < 5) {
+      o->settle < 5 || o->workers < 0 || o->workers > 1024) {
     fprintf(stderr, "torture: --engines 2..%d, --producers 1..%d, "
             "--duration >= 1, --rate > 0, --settle >= 5\n", MAX_CHILDREN,
             MAX_CHILDREN);
@@ -203,7 +207,8 @@ typedef enum action_kind {
   ACT_REDIS_CONT,
   ACT_REDIS_RESTART,
   ACT_OOM_END,
-  ACT_POISON_END
+  ACT_POISON_END,
+  ACT_KILL_STORM   /* CLIENT KILL again, until `until` */
 } action_kind;
 
 typedef struct action {
@@ -212,6 +217,7 @@ typedef struct action {
   int target;  /* engine index */
   pid_t pid;   /* the process the action is for */
   int seq;     /* fault seq */
+  double until; /* ACT_KILL_STORM: last tick, monotonic */
 } action;
 
 typedef struct fault_ev {
@@ -241,6 +247,7 @@ typedef struct driver {
   double poison_t0;
   char poison_key[128], poison_id[64];
   tt_oracle *oracle;
+  bool healing;            /* run_actions(all): storms end now            */
 } driver;
 
 static volatile sig_atomic_t interrupted;
@@ -320,7 +327,8 @@ static const char *role_name(int role) {
 }
 
 static void spawn(driver *d, child *c) {
-  char idx[16], inc[16], seed[32], rate[32], until[64], err[700];
+  char idx[16], inc[16], seed[32], rate[32], until[64], err[700], workers[16];
+  snprintf(workers, sizeof workers, "%d", d->opt.workers);
   c->inc = c->next_inc++;
   snprintf(idx, sizeof idx, "%d", c->index);
   snprintf(inc, sizeof inc, "%d", c->inc);
@@ -337,8 +345,9 @@ static void spawn(driver *d, child *c) {
     argv[argc++] = "--rate", argv[argc++] = rate;
     argv[argc++] = "--until", argv[argc++] = until;
     if (d->opt.single) argv[argc++] = "--single-topic";
-  } else if (d->opt.gentle) {
-    argv[argc++] = "--gentle";
+  } else {
+    if (d->opt.gentle) argv[argc++] = "--gentle";
+    if (d->opt.workers > 0) argv[argc++] = "--workers", argv[argc++] = workers;
   }
   argv[argc] = NULL;
   pid_t parent = getpid();
@@ -388,7 +397,10 @@ static void send_signal(driver *d, child *c, int sig) {
 static void reap_one(driver *d, child *c, bool restart_crashed) {
   int st;
   if (c->pid <= 0 || waitpid(c->pid, &st, WNOHANG) != c->pid) return;
-  bool expected = c->term_sent || c->kill_sent;
+  /* A producer ends by itself (status 0) when the chaos phase is over. */
+  bool expected = c->term_sent || c->kill_sent ||
+                  (c->role == TT_ROLE_PRODUCER && WIFEXITED(st) &&
+                   WEXITSTATUS(st) == 0);
   rec_proc(d, TT_REC_EXIT, c->role, c->index, c->inc, c->pid, st,
            expected ? 0 : TT_F_UNEXPECTED);
   if (!expected) {
@@ -524,7 +536,7 @@ static bool check_redis(driver *d) {
 static void add_action(driver *d, action_kind k, double at, int target,
                        pid_t pid, int seq) {
   if (d->nact == MAX_ACTIONS) return;
-  d->act[d->nact++] = (action){k, at, target, pid, seq};
+  d->act[d->nact++] = (action){k, at, target, pid, seq, 0};
 }
 
 static child *engine_target(driver *d, int i) {
@@ -587,7 +599,9 @@ static void begin_oom(driver *d, int seq_kind) {
   redisContext *c = rconnect(d);
   long long used = info_field(c, "memory", "used_memory:");
   if (c) redisFree(c);
-  long long limit = used > 0 ? used * 95 / 100 : 1 << 20;
+  /* Half of what is used: far over the limit, which no engine's deletes
+   * can undo within the window; writes that need memory are refused. */
+  long long limit = used > 0 ? used / 2 : 1 << 20;
   rec_fault(d, TT_REC_FAULT_BEGIN, seq_kind, -1, 0, (int)(limit >> 10));
   redis_ok_cmd(d, "CONFIG SET maxmemory-policy noeviction");
   redis_ok_cmd(d, "CONFIG SET maxmemory %lld", limit);
@@ -706,7 +720,12 @@ static bool begin_fault(driver *d, const fault_ev *e) {
     return true;
   case TT_FAULT_CLIENT_KILL: {
     seq = rec_fault(d, TT_REC_FAULT_BEGIN, k, -1, 0, e->param);
-    long long n = client_kill(d, e->param);
+    long long n = client_kill(d, e->param == 3 ? 0 : e->param);
+    if (e->param == 3) { /* a storm: again and again for dur seconds */
+      add_action(d, ACT_KILL_STORM, now + 0.03, 0, 0, seq);
+      d->act[d->nact - 1].until = now + e->dur;
+      return true;
+    }
     rec_fault(d, TT_REC_FAULT_END, k, seq, 0, (int)n);
     return true;
   }
@@ -744,6 +763,14 @@ static bool run_action(driver *d, const action *a) {
     break;
   case ACT_POISON_END:
     end_poison(d);
+    break;
+  case ACT_KILL_STORM:
+    client_kill(d, 0);
+    if (tt_mono() < a->until && !d->healing) {
+      add_action(d, ACT_KILL_STORM, tt_mono() + 0.03, 0, 0, a->seq);
+      d->act[d->nact - 1].until = a->until;
+      return true; /* not over yet */
+    }
     break;
   }
   rec_fault(d, TT_REC_FAULT_END, -1, a->seq, a->target, 0);
@@ -786,7 +813,9 @@ static double fault_duration(const driver *d, tt_rng *r, int kind, int *param) {
     return tt_rng_chance(r, 800) ? tt_rng_uniform(r, 1.2, 2.5) * lease
                                  : tt_rng_uniform(r, 0.2, 0.8) * lease;
   case TT_FAULT_REDIS_KILL: return tt_rng_uniform(r, 0, 1.5);
-  case TT_FAULT_CLIENT_KILL: *param = (int)tt_rng_below(r, 3); return 0;
+  case TT_FAULT_CLIENT_KILL: /* all, half, subscribers, a storm of kills */
+    *param = (int)tt_rng_below(r, 4);
+    return *param == 3 ? tt_rng_uniform(r, 1, 2) : 0;
   case TT_FAULT_MAXMEMORY: return tt_rng_uniform(r, 2.5, 5);
   case TT_FAULT_POISON:
     *param = (int)tt_rng_below(r, TT_POISON_SHARDS);
@@ -939,6 +968,7 @@ static void wait_exit(driver *d, child *set, int n, double bound) {
 static bool heal(driver *d) {
   rec_phase(d, TT_PHASE_HEAL);
   say(d, "heal: ending faults, stopping producers, restarting engines");
+  d->healing = true;
   if (!run_actions(d, true) || !check_redis(d)) return false;
   for (int i = 0; i < d->opt.producers; i++) {
     d->prod[i].respawn = false;
@@ -1203,6 +1233,7 @@ static void print_engine_shapes(const driver *d) {
   for (int i = 0; i < d->opt.engines; i++) {
     tt_engine_shape s;
     tt_engine_shape_of(&d->plan, i, 0, d->opt.gentle, &s);
+    if (d->opt.workers > 0) s.workers = d->opt.workers;
     printf("engine %d (first incarnation): pollers %d, workers %d, ring %d, "
            "claim_batch %d, max_sleep_ms %d, command_timeout_ms %d, "
            "max_inflight %d\n", i, s.pollers, s.workers, s.ring_capacity,

@@ -161,6 +161,10 @@ static void configure(timers_config *cfg, const char *redis,
 static int subscribe_all(timers_engine *e, const tt_engine_shape *s) {
   for (int i = 0; i < g.plan.ntopics; i++) {
     const tt_topic *t = &g.plan.topics[i];
+    /* When timers_subscribe_options gains max_handler_ms (the engine then
+     * extends a running handler's lease up to it), set it here above the
+     * longest planned handler (2 x lease), and return it from
+     * handler_dup_threshold_s() in oracle.c. */
     timers_subscribe_options o = {
         .lease_ms = t->lease_ms,
         .shards = t->shards,
@@ -259,12 +263,14 @@ int tt_engine_main(int argc, char **argv) {
   char path[512];
   snprintf(path, sizeof path, "%s/logs/engine-%d-%d.bin", dir, g.index, g.inc);
   if ((g.fd = tt_log_open(path)) < 0) return 2;
-  log_simple(TT_REC_HELLO, 0);
 
   tt_engine_shape shape;
   bool gentle = false;
   for (int i = 0; i < argc; i++) gentle |= strcmp(argv[i], "--gentle") == 0;
   tt_engine_shape_of(&g.plan, g.index, g.inc, gentle, &shape);
+  const char *workers = arg_value(argc, argv, "--workers");
+  if (workers && atoi(workers) > 0) shape.workers = atoi(workers);
+  log_simple(TT_REC_HELLO, shape.drain_timeout_ms);
   g.probe = probe_engine(redis);
   timers_config cfg;
   configure(&cfg, redis, &shape);

@@ -375,13 +375,16 @@ static const char *arg_value(int argc, char **argv, const char *name) {
   return NULL;
 }
 
-static int open_engine(producer *p, const char *redis, int retry_ms) {
+/* Retry and timeout settings an application might choose: some give up
+ * fast, some wait a stall out, some time out and retry inside the call. */
+static int open_engine(producer *p, const char *redis, int retry_ms,
+                       int timeout_ms) {
   timers_config cfg;
   timers_config_init(&cfg);
   cfg.redis = redis;
   cfg.key_prefix = TT_KEY_PREFIX;
   cfg.retry_ms = retry_ms;
-  cfg.command_timeout_ms = 3000;
+  cfg.command_timeout_ms = timeout_ms;
   int rc = timers_engine_create(&cfg, &p->e);
   for (int i = 0; rc == TIMERS_OK && i < p->plan.ntopics; i++) {
     timers_subscribe_options o = {.lease_ms = p->plan.topics[i].lease_ms,
@@ -436,8 +439,10 @@ int tt_producer_main(int argc, char **argv) {
   tt_log_append(p.fd, &hello, 1);
 
   static const int retry_ms[] = {200, 1000, 1000, 3000};
-  if (open_engine(&p, redis, retry_ms[tt_rng_below(&p.ops, 4)]) != TIMERS_OK)
-    return 3;
+  static const int timeout_ms[] = {250, 1000, 3000};
+  int retry = retry_ms[tt_rng_below(&p.ops, 4)];
+  int timeout = timeout_ms[tt_rng_below(&p.ops, 3)];
+  if (open_engine(&p, redis, retry, timeout) != TIMERS_OK) return 3;
   run(&p);
   timers_engine_destroy(p.e);
   close(p.fd);
