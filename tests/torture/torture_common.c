@@ -127,10 +127,11 @@ void tt_engine_shape_of(const tt_plan *p, int index, int inc, bool gentle,
   out->claim_batch = pick(&r, batches, sizeof batches / sizeof *batches);
   out->max_sleep_ms = pick(&r, sleeps, sizeof sleeps / sizeof *sleeps);
   out->command_timeout_ms = pick(&r, timeouts, sizeof timeouts / sizeof *timeouts);
-  /* Mostly longer than any handler (2 x lease); sometimes short, as an
-   * application in a hurry sets it: stop() must still commit what the
-   * handlers it lets run answer. */
-  out->drain_timeout_ms = tt_rng_chance(&r, 300) ? 2000 : 10000;
+  /* Mostly longer than any handler (2 x lease); sometimes shorter than a
+   * lease, as an application in a hurry sets it: stop() must still commit
+   * what the handlers it lets finish answer. */
+  static const int drains[] = {500, 2000, 10000, 10000};
+  out->drain_timeout_ms = pick(&r, drains, sizeof drains / sizeof *drains);
   out->max_inflight = pick(&r, inflight, sizeof inflight / sizeof *inflight);
   if (gentle)
     *out = (tt_engine_shape){.pollers = 1, .workers = 4, .ring_capacity = 16,
