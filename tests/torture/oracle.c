@@ -49,16 +49,12 @@
  * between handler end and commit, subtracted from the lease below. */
 #define HANDLER_MARGIN_S 0.25
 
-/* ==== THE PLACE TO CHANGE WHEN LEASES ARE EXTENDED (heartbeats) ========
- * A handler that runs at least this long may be delivered again: today the
- * engine never extends a lease, so a handler near or past its topic's
- * lease loses it. Once timers_subscribe_options has max_handler_ms and the
- * engine extends a running handler's lease while its process lives, return
- * the topic's max_handler_ms (minus the margin) here: a duplicate is then
- * allowed only beyond it (a dead or stopped process is explained apart).
- * ======================================================================= */
+/* A handler that runs at least this long may be delivered again: the
+ * engine extends a running handler's lease up to the topic's
+ * max_handler_ms, then lets it run out. Shorter handlers keep their timer
+ * (a dead or stopped process is explained apart). */
 static double handler_dup_threshold_s(const tt_topic *t) {
-  return t->lease_ms / 1e3 - HANDLER_MARGIN_S;
+  return t->max_handler_ms / 1e3 - HANDLER_MARGIN_S;
 }
 
 /* A handler that starts this soon after a Redis stall ended had its

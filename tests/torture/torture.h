@@ -46,6 +46,8 @@ typedef struct tt_topic {
   char name[24];
   int shards;
   int lease_ms;
+  int max_handler_ms;  /* the engine extends a running handler's lease up
+                          to this (handlers run up to 2 x lease)          */
   int weight;          /* share of scheduled timers (producers)            */
   int slow_permille;   /* handler time uniform in [0, 2 * lease]           */
   int fast_max_ms;     /* otherwise uniform in [0, fast_max_ms]            */

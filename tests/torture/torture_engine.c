@@ -161,12 +161,11 @@ static void configure(timers_config *cfg, const char *redis,
 static int subscribe_all(timers_engine *e, const tt_engine_shape *s) {
   for (int i = 0; i < g.plan.ntopics; i++) {
     const tt_topic *t = &g.plan.topics[i];
-    /* When timers_subscribe_options gains max_handler_ms (the engine then
-     * extends a running handler's lease up to it), set it here above the
-     * longest planned handler (2 x lease), and return it from
-     * handler_dup_threshold_s() in oracle.c. */
+    /* The engine extends a running handler's lease up to max_handler_ms
+     * (oracle.c handler_dup_threshold_s allows duplicates only past it). */
     timers_subscribe_options o = {
         .lease_ms = t->lease_ms,
+        .max_handler_ms = t->max_handler_ms,
         .shards = t->shards,
         .max_inflight = t->poison ? 0 : s->max_inflight,
         .layout = TIMERS_LAYOUT_NATIVE,
