@@ -31,10 +31,15 @@ static redisContext *raw(void) {
 static const unsigned char envelope[] = {FS_FIXTURE_HEAD,
                                          '{', '"', 'x', '"', ':', '1', '}'};
 
+static gate nack_gate; /* the first delivery NACKs once the test looked */
+
 static timers_outcome handler(const timers_message *m, void *ud) {
   (void)ud;
   unsigned n = fired_log_record(&fired, m);
-  if (__atomic_load_n(&nack_first, __ATOMIC_ACQUIRE) && n == 1) return TIMERS_NACK;
+  if (__atomic_load_n(&nack_first, __ATOMIC_ACQUIRE) && n == 1) {
+    gate_wait(&nack_gate);
+    return TIMERS_NACK;
+  }
   return TIMERS_ACK;
 }
 
@@ -141,9 +146,10 @@ static void test_c_to_python(void) {
   redisFree(c);
 }
 
-/* A claim moves the score forward by the lease; a nack leaves it to run
- * out, then the timer fires again. */
+/* A claim moves the score forward by the lease; after a nack the timer
+ * fires again (after the topic's retry backoff). */
 static void test_lease_protocol(void) {
+  gate_init(&nack_gate);
   __atomic_store_n(&nack_first, 1, __ATOMIC_RELEASE);
   redisContext *c = raw();
   double at = timers_now() - 0.1;
@@ -160,6 +166,7 @@ static void test_lease_protocol(void) {
   freeReplyObject(s);
   CHECK_MSG(leased >= before + 1.0 - 0.05 && leased <= timers_now() + 1.0 + 0.05,
             "score %.6f is not claim time + 1 s lease", leased);
+  gate_open(&nack_gate);
   CHECK_MSG(fired_wait_total(&fired, total + 2, 20000), "py-2 not redelivered");
   CHECK_MSG(wait_not_pending(e, T_PY, "py-2", 10000), "py-2 not removed");
   timers_engine_destroy(e);

@@ -123,6 +123,21 @@ typedef struct timers_config {
   int dedup_window_ms;        /* a schedule identical to a timer acked
                                  or rejected this recently is skipped
                                  (NATIVE layout); 0: off; 10000         */
+  /* Failures (NATIVE layout: FASTSTREAM counts no attempts). A NACK is
+   * redelivered after an exponential backoff with jitter (from
+   * retry_min_ms doubling per attempt, capped at retry_max_ms, each delay
+   * drawn in [d/2, d]) unless the handler chose a delay
+   * (timers_retry_in). A timer whose attempt max_attempts fails (NACK),
+   * or that is claimed again after max_attempts deliveries that never
+   * ended (crashes, expired leases), moves to the topic's dead-letter set
+   * (timers_dead_*), atomically with its removal from the timeline. */
+  int max_attempts;           /* 0: unlimited; 20                       */
+  int retry_min_ms;           /* 1000                                   */
+  int retry_max_ms;           /* 300000                                 */
+  int dead_max;               /* dead letters kept per shard, the oldest
+                                 dropped beyond; 100000                 */
+  int dead_ttl_ms;            /* dead letters older than this dropped;
+                                 604800000 (7 days)                     */
   int max_sleep_ms;           /* longest idle sleep of a poller; 30000  */
   int drain_timeout_ms;       /* stop(): wait for handlers; 10000       */
   int retry_ms;               /* schedule/cancel: keep retrying an
@@ -222,6 +237,17 @@ typedef timers_outcome (*timers_handler)(const timers_message *msg,
  * of the handler running on this thread, or ms is not 1..86400000. */
 TIMERS_API int timers_extend_lease(const timers_message *msg, int ms);
 
+/* From inside a handler that will return NACK: redeliver after `ms`
+ * milliseconds (0..86400000) instead of the topic's backoff. TIMERS_EINVAL
+ * as for timers_extend_lease. */
+TIMERS_API int timers_retry_in(const timers_message *msg, int ms);
+
+/* From inside a handler: the reason recorded if this run sends the timer
+ * to the dead-letter set (its last attempt NACKs, or it REJECTs on a topic
+ * with dead_letter_rejects). Copied; at most 255 bytes are kept. */
+TIMERS_API int timers_set_reason(const timers_message *msg,
+                                 const char *reason);
+
 /* How a topic's timers are stored. */
 typedef enum timers_layout {
   /* This engine's: N shards, keys <prefix>:{topic:s}:z|p|a, its envelope. */
@@ -239,6 +265,12 @@ typedef struct timers_subscribe_options {
   int lease_ms;      /* 0: the engine's lease_ms                          */
   int max_inflight;  /* handlers of this topic at once; 0: unlimited      */
   int max_handler_ms;/* 0: the engine's max_handler_ms                    */
+  int max_attempts;  /* 0: the engine's max_attempts; -1: unlimited       */
+  int retry_min_ms;  /* 0: the engine's                                   */
+  int retry_max_ms;  /* 0: the engine's                                   */
+  int dead_letter_rejects; /* 1: REJECT moves the timer to the dead-letter
+                              set (with timers_set_reason's reason)
+                              instead of dropping it                      */
   int shards;        /* 0: the engine's shards (FASTSTREAM: always 1)     */
   timers_layout layout;
 } timers_subscribe_options;
@@ -405,6 +437,50 @@ TIMERS_API int timers_pending_next(timers_pending_iter *it, const char **id,
 /* Accepts NULL. */
 TIMERS_API void timers_pending_close(timers_pending_iter *it);
 
+/* ----------------------------------------------------------- dead letters */
+
+/* A timer in its topic's dead-letter set (NATIVE layout): its last attempt
+ * failed, it was claimed again after max_attempts deliveries that never
+ * ended, or it was rejected on a topic with dead_letter_rejects. Kept up
+ * to dead_max per shard and dead_ttl_ms (timers_config). */
+typedef struct timers_dead_info {
+  char id[TIMERS_ID_MAX + 1];
+  uint32_t shard;
+  double dead_at;          /* Unix seconds (Redis clock)                  */
+  uint32_t attempts;       /* deliveries it had                           */
+  char reason[256];
+  double activate_at;      /* when it was due                             */
+  void *payload;           /* owned; NUL-terminated for convenience       */
+  size_t payload_len;
+  timers_header *headers;  /* owned, header_count entries                 */
+  size_t header_count;
+} timers_dead_info;
+
+/* Reads one dead letter. *found false (info untouched) when it is not
+ * there. Free with timers_dead_info_free. Thread-safe. */
+TIMERS_API int timers_dead_inspect(timers_engine *e, const char *topic,
+                                   const char *id, bool *found,
+                                   timers_dead_info *info);
+TIMERS_API void timers_dead_info_free(timers_dead_info *info);
+
+/* Walks the dead letters of a topic in the order they died (`at` of
+ * timers_pending_next is the dead time), with the pending iterator.
+ * Thread-safe (the iterator is not). */
+TIMERS_API int timers_dead_open(timers_engine *e, const char *topic,
+                                timers_pending_iter **out);
+
+/* Puts a dead letter back on the timeline, due at `at` (has_at) or now,
+ * with its payload and headers, attempts starting over. *requeued (may be
+ * NULL) tells whether it was there. Thread-safe. */
+TIMERS_API int timers_dead_requeue(timers_engine *e, const char *topic,
+                                   const char *id, bool has_at, double at,
+                                   bool *requeued);
+
+/* Removes one dead letter, or all of the topic's when id is NULL; *count
+ * (may be NULL) gets how many. Thread-safe. */
+TIMERS_API int timers_dead_purge(timers_engine *e, const char *topic,
+                                 const char *id, uint64_t *count);
+
 /* ----------------------------------------------------------------- stats */
 
 typedef struct timers_counters {
@@ -430,6 +506,7 @@ typedef struct timers_counters {
                               (FASTSTREAM) an id that is not UTF-8       */
   uint64_t corrupt;        /* payloads that did not decode: delivered as
                               raw bytes, no headers, activate_at = score */
+  uint64_t dead_lettered;  /* timers moved to the dead-letter set        */
 } timers_counters;
 
 /* Lateness (handler start minus activation time, first attempts only) in
@@ -520,6 +597,7 @@ typedef struct timers_shard_depth {
   uint64_t overdue;        /* score <= now (due, not yet claimed)       */
   double oldest;           /* earliest score; 0 when empty              */
   uint64_t due_1m, due_1h, due_1d; /* score in (now, now + window]      */
+  uint64_t dead;           /* in the dead-letter set                    */
 } timers_shard_depth;
 
 typedef struct timers_topic_depth {

@@ -117,6 +117,47 @@ static void record_run(tm_poller *p, const tm_job *j) {
   }
 }
 
+/* NACK backoff of attempt n: exponential from retry_min_ms, capped at
+ * retry_max_ms, with jitter (uniform in [d/2, d]) so a failing batch does
+ * not come back all at once. */
+static int backoff_ms(tm_poller *p, const tm_topic *t, uint32_t n) {
+  double d = t->retry_min_ms;
+  for (uint32_t k = 1; k < n && d < t->retry_max_ms; k++) d *= 2;
+  if (d > t->retry_max_ms) d = t->retry_max_ms;
+  p->rng ^= p->rng >> 12, p->rng ^= p->rng << 25, p->rng ^= p->rng >> 27;
+  double u = (double)((p->rng * 0x2545F4914F6CDD1Dull) >> 11) / 9007199254740992.0;
+  return (int)(d / 2 + u * d / 2);
+}
+
+/* The settle step of a finished run: commit, nack (with its delay), hand
+ * back, or dead-letter (the last attempt failed, or a reject the topic
+ * keeps). */
+static char outcome_step(tm_poller *p, tm_job *j) {
+  const tm_topic *t = j->shard->topic;
+  switch (j->outcome) {
+    case TIMERS_NACK:
+      if (t->max_attempts > 0 && j->attempt >= (uint32_t)t->max_attempts) {
+        if (!j->reason[0])
+          snprintf(j->reason, sizeof j->reason,
+                   "NACK on the last attempt (%u of %d)", j->attempt,
+                   t->max_attempts);
+        return 'x';
+      }
+      if (j->retry_ms < 0) j->retry_ms = backoff_ms(p, t, j->attempt);
+      return 'n';
+    case TIMERS_RELEASE:
+      return 'r';
+    case TIMERS_REJECT:
+      if (t->dead_letter_rejects) {
+        if (!j->reason[0]) snprintf(j->reason, sizeof j->reason, "rejected");
+        return 'x';
+      }
+      return 'c';
+    default:
+      return 'c';
+  }
+}
+
 static void take_back(tm_poller *p, tm_job *j) {
   p->out--;
   j->back = true;
@@ -130,9 +171,7 @@ static void take_back(tm_poller *p, tm_job *j) {
   }
   record_run(p, j);
   held_remove(p, j);
-  queue_outcome(p, j, j->outcome == TIMERS_NACK      ? 'n'
-                      : j->outcome == TIMERS_RELEASE ? 'r'
-                                                     : 'c');
+  queue_outcome(p, j, outcome_step(p, j));
 }
 
 void tm__drain_done(tm_poller *p) {
@@ -248,6 +287,17 @@ void tm__settled(tm_poller *p, tm_settle *st, const redisReply *r) {
     case 'r': /* a hand-back of ours (a RELEASE outcome counted already) */
       if (r && !fenced && !j->handled)
         tm__count(&j->shard->counters.released, 1);
+      /* due again at once: look at the shard on the next turn */
+      if (r && !fenced) tm__shard_due_at(j->shard, tm__secs_to_us(j->claimed_score));
+      break;
+    case 'n': /* due again after its retry delay, likely before the lease */
+      if (r && !fenced)
+        tm__shard_due_at(j->shard, tm__server_now_us(p->core) +
+                                       (int64_t)j->retry_ms * 1000);
+      break;
+    case 'x':
+      if (r && !fenced) tm__count(&j->shard->counters.dead_lettered, 1);
+      if (fenced) tm__count(&j->shard->counters.stale_commits, 1);
       break;
     default:
       break;

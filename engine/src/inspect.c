@@ -130,7 +130,7 @@ void timers_timer_info_free(timers_timer_info *info) {
 
 /* --------------------------------------------------------------- depth */
 
-enum { TM_DEPTH_CMDS = 6 };
+enum { TM_DEPTH_CMDS = 7 };
 
 typedef struct tm_depth_op {
   timers_engine *e;
@@ -140,7 +140,8 @@ typedef struct tm_depth_op {
 
 /* TM_DEPTH_CMDS commands. On an error the caller returns it at once: the
  * pool drops a connection after any error, unread replies with it. */
-static int append_depth(tm_conn *c, const char *zkey, double now) {
+static int append_depth(tm_conn *c, const char *zkey, const char *xkey,
+                        double now) {
   char lo[40], hi[3][40];
   snprintf(lo, sizeof lo, "%.6f", now);
   static const double window[3] = {60, 3600, 86400};
@@ -152,6 +153,7 @@ static int append_depth(tm_conn *c, const char *zkey, double now) {
     rc = tm__conn_append(c, "ZRANGE %s 0 0 WITHSCORES", zkey);
   for (int w = 0; w < 3 && rc == TIMERS_OK; w++)
     rc = tm__conn_append(c, "ZCOUNT %s (%s %s", zkey, lo, hi[w]);
+  if (rc == TIMERS_OK) rc = tm__conn_append(c, "ZCARD %s", xkey);
   return rc;
 }
 
@@ -164,12 +166,14 @@ static void take_depth(timers_shard_depth *sd, redisReply **r) {
   sd->oldest = r[2]->type == REDIS_REPLY_ARRAY && r[2]->elements == 2
                    ? strtod(r[2]->element[1]->str, NULL) : 0;
   sd->due_1m = v[3], sd->due_1h = v[4], sd->due_1d = v[5];
+  sd->dead = v[6];
 }
 
 static void add_depth(timers_shard_depth *t, const timers_shard_depth *s) {
   t->pending += s->pending;
   t->overdue += s->overdue;
   t->due_1m += s->due_1m, t->due_1h += s->due_1h, t->due_1d += s->due_1d;
+  t->dead += s->dead;
   if (s->pending && (t->oldest == 0 || s->oldest < t->oldest))
     t->oldest = s->oldest;
 }
@@ -191,7 +195,8 @@ static int depth_op(tm_conn *c, void *arg) {
   for (uint32_t s = 0; s < n; s++) {
     tm_keys keys;
     l.ops->keys(keys, &o->e->core.names, o->topic, s);
-    if ((rc = append_depth(c, keys[TM_KEY_Z], d->now)) != TIMERS_OK) return rc;
+    rc = append_depth(c, keys[TM_KEY_Z], keys[TM_KEY_X], d->now);
+    if (rc != TIMERS_OK) return rc;
   }
   for (uint32_t s = 0; s < n; s++) {
     redisReply *r[TM_DEPTH_CMDS] = {0};

@@ -36,6 +36,7 @@ typedef struct tm_link {
 } tm_link;
 
 #define TM_TOKEN_MAX 40 /* a score as Redis prints it ("%.17g" or "%.6f") */
+#define TM_REASON_MAX 256 /* a dead letter's reason, NUL included */
 
 typedef struct tm_job {
   /* ---- poller only */
@@ -66,6 +67,8 @@ typedef struct tm_job {
   int64_t started_ns;            /* monotonic, written before RUNNING */
   int64_t ran_ns;                /* handler duration */
   timers_outcome outcome;
+  int retry_ms;                  /* timers_retry_in for a NACK; -1: none */
+  char reason[TM_REASON_MAX];    /* timers_set_reason; "" for the default */
   bool handled;                  /* a handler ran (not a dropped or held
                                     payload) */
   double activate_at;            /* from the envelope (or the score) */

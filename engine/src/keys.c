@@ -26,7 +26,7 @@ uint32_t timers_shard_of(const char *id, size_t id_len, uint32_t n) {
 
 void tm__native_keys(tm_keys keys, const char *prefix, const char *topic,
                      uint32_t shard) {
-  static const char kind[TM_NKEYS] = {'z', 'p', 'a', 'd'};
+  static const char kind[TM_NKEYS] = {'z', 'p', 'a', 'x', 'y', 'd'};
   for (int k = 0; k < TM_NKEYS; k++)
     snprintf(keys[k], TM_KEY_MAX, "%s:{%s:%u}:%c", prefix, topic, shard,
              kind[k]);

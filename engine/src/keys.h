@@ -2,11 +2,14 @@
  * keys.h - where a NATIVE topic's timers live in Redis, and the names the
  * engine was configured with.
  *
- * Shard s of topic t (prefix p) is four keys sharing one hash tag, so they
+ * Shard s of topic t (prefix p) is these keys sharing one hash tag, so they
  * sit on one Redis Cluster slot while different shards spread out:
  *   p:{t:s}:z  sorted set   member id -> activation time, or lease expiry
  *   p:{t:s}:p  hash         id -> payload envelope (codec.h)
  *   p:{t:s}:a  hash         id -> deliveries so far (written by re-claims)
+ *   p:{t:s}:x  sorted set   dead letters: id -> when it was dead-lettered
+ *   p:{t:s}:y  hash         dead letters: id -> record (attempts, time,
+ *                           reason, envelope; scripts.c DEAD_LETTER)
  *   p:{t:s}:d:B set         tombstones (tm__timer_token, 8 bytes) of timers
  *                           acked/rejected in time bucket B = floor(Redis
  *                           time / dedup_window_ms); the key expires at
@@ -30,8 +33,11 @@
 #define TM_BASE_MAX 256   /* FASTSTREAM base key names: bytes of UTF-8 */
 #define TM_KEY_MAX 1024   /* any key: prefix or base + topic + suffixes */
 
-/* The scripts' KEYS, in this order, for every layout. */
-enum { TM_KEY_Z, TM_KEY_P, TM_KEY_A, TM_KEY_D, TM_NKEYS };
+/* A shard's keys, in the order the scripts take them (scripts.h): claim,
+ * settle and the dead-letter scripts take the first TM_CORE_KEYS, settle
+ * and schedule then tombstone sets named from TM_KEY_D. */
+enum { TM_KEY_Z, TM_KEY_P, TM_KEY_A, TM_KEY_X, TM_KEY_Y, TM_KEY_D, TM_NKEYS };
+#define TM_CORE_KEYS 5
 
 typedef char tm_keys[TM_NKEYS][TM_KEY_MAX];
 

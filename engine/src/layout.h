@@ -40,6 +40,7 @@ typedef struct tm_layout_ops {
   bool has_meta;                 /* shard count recorded in Redis */
   bool has_wake;                 /* schedules publish wake messages */
   bool has_tombstones;           /* commits leave dedup tombstones */
+  bool has_dead_letters;         /* attempts counted, a dead-letter set */
   bool fixed_one_shard;
   bool empty_header_keys;        /* scheduling: "" allowed as a header key */
   size_t max_headers;            /* scheduling: headers per timer */

@@ -35,8 +35,12 @@ static void keys(tm_keys k, const tm_names *names, const char *topic,
   (void)shard;
   snprintf(k[TM_KEY_Z], TM_KEY_MAX, "%s:%s", names->fs_timeline, topic);
   snprintf(k[TM_KEY_P], TM_KEY_MAX, "%s:%s", names->fs_payloads, topic);
-  /* Never written (the scripts only delete from them, or read them). */
+  /* Never written (the scripts only delete from them, or read them: no
+   * attempts, dead letters or tombstones in this layout). */
   snprintf(k[TM_KEY_A], TM_KEY_MAX, "%s:fs-attempts:%s", names->prefix, topic);
+  snprintf(k[TM_KEY_X], TM_KEY_MAX, "%s:fs-dead:%s", names->prefix, topic);
+  snprintf(k[TM_KEY_Y], TM_KEY_MAX, "%s:fs-dead-records:%s", names->prefix,
+           topic);
   snprintf(k[TM_KEY_D], TM_KEY_MAX, "%s:fs-tombstones:%s", names->prefix,
            topic);
 }
@@ -108,6 +112,7 @@ const tm_layout_ops tm__layout_faststream = {
     .has_meta = false,
     .has_wake = false,
     .has_tombstones = false,
+    .has_dead_letters = false,
     .fixed_one_shard = true,
     .empty_header_keys = true,
     .max_headers = TM_FS_U16_MAX - 2, /* + correlation_id, content-type */

@@ -52,6 +52,7 @@ const tm_layout_ops tm__layout_native = {
     .has_meta = true,
     .has_wake = true,
     .has_tombstones = true,
+    .has_dead_letters = true,
     .fixed_one_shard = false,
     .empty_header_keys = false,
     .max_headers = TIMERS_HEADERS_MAX,

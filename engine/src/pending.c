@@ -37,6 +37,7 @@ struct timers_pending_iter {
   tm_layout layout;
   tm_cursor *cur;
   uint32_t refill;    /* shard being refilled (for the op) */
+  int key;            /* TM_KEY_Z (timers) or TM_KEY_X (dead letters) */
   char *id;           /* the last id returned, owned */
   size_t id_cap;
 };
@@ -49,9 +50,10 @@ static int shards_op(tm_conn *c, void *arg) {
   return rc;
 }
 
-int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
-                        double before, timers_pending_iter **out) {
-  tm__error_clear();
+/* An iterator over the sorted set `key` of every shard of topic. */
+static int iter_open(timers_engine *e, const char *topic, int key,
+                     bool has_before, double before,
+                     timers_pending_iter **out) {
   if (!out) return tm__error(TIMERS_EINVAL, "out is NULL");
   *out = NULL;
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
@@ -62,6 +64,7 @@ int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
   timers_pending_iter *it = tm__calloc(1, sizeof *it);
   if (!it) return tm__error(TIMERS_ENOMEM, "out of memory");
   it->e = e;
+  it->key = key;
   snprintf(it->topic, sizeof it->topic, "%s", topic);
   if (has_before && isfinite(before))
     snprintf(it->max, sizeof it->max, "%.6f", before);
@@ -80,6 +83,18 @@ int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
   return TIMERS_OK;
 }
 
+int timers_pending_open(timers_engine *e, const char *topic, bool has_before,
+                        double before, timers_pending_iter **out) {
+  tm__error_clear();
+  return iter_open(e, topic, TM_KEY_Z, has_before, before, out);
+}
+
+int timers_dead_open(timers_engine *e, const char *topic,
+                     timers_pending_iter **out) {
+  tm__error_clear();
+  return iter_open(e, topic, TM_KEY_X, false, 0, out);
+}
+
 static bool page_ok(const redisReply *r) {
   if (r->type != REDIS_REPLY_ARRAY || r->elements % 2) return false;
   for (size_t k = 0; k < r->elements; k++)
@@ -93,7 +108,7 @@ static int refill_op(tm_conn *c, void *arg) {
   tm_keys keys;
   char off[24], count[24];
   it->layout.ops->keys(keys, &it->e->core.names, it->topic, it->refill);
-  const char *key = keys[TM_KEY_Z];
+  const char *key = keys[it->key];
   snprintf(off, sizeof off, "%lld", cu->ties);
   snprintf(count, sizeof count, "%d", TM_PAGE);
   const char *argv[] = {"ZRANGE", key, cu->min, it->max, "BYSCORE",

@@ -31,6 +31,8 @@ int tm__poller_init(tm_poller *p, tm_core *core, tm_idle *idle, int index,
   p->budget = (unsigned)core->cfg.claim_batch;
   p->held.prev = p->held.next = &p->held;
   p->next_scan_ns = INT64_MAX;
+  p->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)tm__mono_ns() << 1) ^
+           (uint64_t)(uintptr_t)p;
   p->shards = tm__calloc(max_shards, sizeof *p->shards);
   if (!p->shards ||
       tm__lane_init(&p->lane, (unsigned)core->cfg.ring_capacity, nworkers))

@@ -49,6 +49,7 @@ typedef struct tm_poller {
   bool starved;                  /* the last turn had no room for a due
                                     shard: outcomes will wake it */
   int64_t backoff_ns;            /* reconnect backoff */
+  uint64_t rng;                  /* retry jitter (xorshift64*) */
   tm_ratelimit log_conn, log_overrun, log_lost, log_corrupt;
 
   /* ---- written by the poller, read by stats (relaxed) */

@@ -172,7 +172,8 @@ static int append_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
   snprintf(shard, sizeof shard, "%u", first->shard);
   snprintf(count, sizeof count, "%zu", n);
   size_t a = 0;
-  for (int k = 0; k < TM_KEY_D; k++) argv[a++] = keys[k];
+  argv[a++] = keys[TM_KEY_Z], argv[a++] = keys[TM_KEY_P];
+  argv[a++] = keys[TM_KEY_A];
   for (int k = 0; k < 3; k++) argv[a++] = tombs[k];
   argv[a++] = chan, argv[a++] = shard, argv[a++] = count;
   for (size_t k = 0; k < a; k++) len[k] = strlen(argv[k]);
@@ -336,13 +337,12 @@ static int cancel_op(tm_conn *c, void *arg) {
   tm_keys keys;
   int rc = shard_keys_of(o, c, keys);
   if (rc != TIMERS_OK) return rc;
-  const char *argv[TM_NKEYS + 1];
-  size_t len[TM_NKEYS + 1];
-  for (int k = 0; k < TM_NKEYS; k++) argv[k] = keys[k], len[k] = strlen(keys[k]);
-  argv[TM_NKEYS] = o->id, len[TM_NKEYS] = strlen(o->id);
+  /* KEYS z, p, a; ARGV id */
+  const char *argv[4] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A], o->id};
+  size_t len[4];
+  for (int k = 0; k < 4; k++) len[k] = strlen(argv[k]);
   redisReply *r;
-  rc = tm__conn_script(c, TM_SCRIPT_CANCEL, TM_NKEYS, TM_NKEYS + 1, argv, len,
-                       &r);
+  rc = tm__conn_script(c, TM_SCRIPT_CANCEL, 3, 4, argv, len, &r);
   if (rc == TIMERS_OK) o->result = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
   if (r) freeReplyObject(r);
   return rc;
@@ -406,12 +406,10 @@ static int clear_op(tm_conn *c, void *arg) {
   for (uint32_t s = 0; rc == TIMERS_OK && s < l.nshards; s++) {
     tm_keys keys;
     l.ops->keys(keys, &o->e->core.names, o->topic, s);
-    const char *argv[TM_NKEYS];
-    size_t len[TM_NKEYS];
-    for (int k = 0; k < TM_NKEYS; k++)
-      argv[k] = keys[k], len[k] = strlen(keys[k]);
-    rc = tm__conn_append_script(c, TM_SCRIPT_CLEAR, TM_NKEYS, TM_NKEYS, argv,
-                                len);
+    const char *argv[3] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A]};
+    size_t len[3];
+    for (int k = 0; k < 3; k++) len[k] = strlen(argv[k]);
+    rc = tm__conn_append_script(c, TM_SCRIPT_CLEAR, 3, 3, argv, len);
     appended += rc == TIMERS_OK;
   }
   o->result = 0;

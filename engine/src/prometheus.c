@@ -73,6 +73,7 @@ static const tm_counter_desc counters[] = {
     TM_C_(deduplicated, "Schedules skipped as identical to a stored or recently fired timer."),
     TM_C_(self_healed, "Members removed at claim: no payload, or an id that is not UTF-8."),
     TM_C_(corrupt, "Payloads that did not decode (delivered as raw bytes)."),
+    TM_C_(dead_lettered, "Timers moved to the dead-letter set."),
 };
 #undef TM_C_
 
@@ -154,22 +155,24 @@ size_t timers_topic_depth_prometheus(const timers_topic_depth *const *depths,
   static const char *names[] = {"timers_pending", "timers_overdue",
                                 "timers_oldest_overdue_seconds",
                                 "timers_due_1m", "timers_due_1h",
-                                "timers_due_1d"};
+                                "timers_due_1d", "timers_dead"};
   static const char *helps[] = {
       "Timers in the shard.", "Timers due and not claimed.",
       "Age of the earliest overdue timer.", "Timers due within a minute.",
-      "Timers due within an hour.", "Timers due within a day."};
-  for (int m = 0; m < 6; m++) {
+      "Timers due within an hour.", "Timers due within a day.",
+      "Timers in the dead-letter set."};
+  enum { GAUGES = sizeof names / sizeof *names };
+  for (int m = 0; m < GAUGES; m++) {
     head(&o, names[m], "gauge", helps[m]);
     for (size_t t = 0; t < n; t++) {
       const timers_topic_depth *d = depths[t];
       for (uint32_t i = 0; d && topics[t] && i < d->shards; i++) {
         const timers_shard_depth *sd = &d->per_shard[i];
-        double v[6] = {(double)sd->pending, (double)sd->overdue,
-                       sd->overdue && sd->oldest < d->now ? d->now - sd->oldest
-                                                          : 0,
-                       (double)sd->due_1m, (double)sd->due_1h,
-                       (double)sd->due_1d};
+        double v[GAUGES] = {
+            (double)sd->pending, (double)sd->overdue,
+            sd->overdue && sd->oldest < d->now ? d->now - sd->oldest : 0,
+            (double)sd->due_1m, (double)sd->due_1h, (double)sd->due_1d,
+            (double)sd->dead};
         put_series(&o, names[m], topics[t], i);
         put(&o, " %.15g\n", v[m]);
       }

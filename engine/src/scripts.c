@@ -25,10 +25,10 @@
 #define ALLOW_OOM "#!lua flags=allow-oom\n"
 #define DENY_OOM "#!lua\n"
 
-/* A WRONGTYPE error before anything is written. KEYS z, p, a, d. */
+/* A WRONGTYPE error before anything is written. KEYS z, p, a, x, y, d. */
 #define CHECK_TYPES                                                          \
-  "local want = {'zset', 'hash', 'hash', 'set'}\n"                           \
-  "for k = 1, math.min(#KEYS, 4) do\n"                                       \
+  "local want = {'zset', 'hash', 'hash', 'zset', 'hash', 'set'}\n"          \
+  "for k = 1, math.min(#KEYS, 6) do\n"                                       \
   "  local ty = redis.call('TYPE', KEYS[k])['ok']\n"                         \
   "  if ty ~= 'none' and ty ~= want[k] then\n"                               \
   "    return redis.error_reply('WRONGTYPE key ' .. KEYS[k] .. ' holds a ' ..\n" \
@@ -140,14 +140,56 @@ static const char schedule_lua[] = DENY_OOM
   "  return true\n"                                                          \
   "end\n"
 
+/* Moves timers to the dead-letter set, atomically with their removal from
+ * the timeline: x (sorted set, id -> dead time) and y (hash, id -> record:
+ * u8 1, u32 attempts, u64 dead time in microseconds, u16 reason length,
+ * reason, then the envelope). Then bounds the set: records older than
+ * ttl_ms, then the oldest beyond max. items: {id, envelope, attempts,
+ * reason}... Needs `now` (NOW). */
+#define DEAD_LETTER                                                          \
+  "local function dead_letter(items, max, ttl_ms)\n"                         \
+  "  if #items == 0 then return end\n"                                       \
+  "  local ids, zx, hy = {}, {}, {}\n"                                       \
+  "  local us = math.floor(now * 1e6)\n"                                     \
+  "  for _, it in ipairs(items) do\n"                                        \
+  "    ids[#ids + 1] = it[1]\n"                                              \
+  "    zx[#zx + 1] = score(now)\n"                                           \
+  "    zx[#zx + 1] = it[1]\n"                                                \
+  "    hy[#hy + 1] = it[1]\n"                                                \
+  "    hy[#hy + 1] = struct.pack('>BI4I8H', 1, it[3], us, #it[4]) ..\n"       \
+  "                  it[4] .. it[2]\n"                                       \
+  "  end\n"                                                                  \
+  "  redis.call('ZREM', KEYS[1], unpack(ids))\n"                             \
+  "  redis.call('HDEL', KEYS[2], unpack(ids))\n"                             \
+  "  redis.call('HDEL', KEYS[3], unpack(ids))\n"                             \
+  "  redis.call('ZADD', KEYS[4], unpack(zx))\n"                              \
+  "  redis.call('HSET', KEYS[5], unpack(hy))\n"                              \
+  "  local old = redis.call('ZRANGE', KEYS[4], '-inf',\n"                    \
+  "                         score(now - ttl_ms / 1000), 'BYSCORE',\n"        \
+  "                         'LIMIT', 0, 1000)\n"                             \
+  "  local over = redis.call('ZCARD', KEYS[4]) - #old - max\n"               \
+  "  if over > 0 then\n"                                                     \
+  "    for _, id in ipairs(redis.call('ZRANGE', KEYS[4], #old,\n"            \
+  "                                   #old + over - 1)) do\n"                \
+  "      old[#old + 1] = id\n"                                               \
+  "    end\n"                                                                \
+  "  end\n"                                                                  \
+  "  if #old > 0 then\n"                                                     \
+  "    redis.call('ZREM', KEYS[4], unpack(old))\n"                           \
+  "    redis.call('HDEL', KEYS[5], unpack(old))\n"                           \
+  "  end\n"                                                                  \
+  "end\n"
+
 /* A first delivery writes no attempt count: a member whose score still
  * equals the activation time in its envelope (format 1: byte 1 is the
  * format, bytes 2-9 the time in microseconds) was never claimed, so it is
  * attempt 1. Only a re-claim (the score is an old lease, or a nack's retry
  * time) reads and writes KEYS[3], counting a missing entry as 1. A payload
  * that is not this envelope has no activation time: its attempts are
- * always counted in KEYS[3] (a missing entry is 0). */
-static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
+ * always counted in KEYS[3] (a missing entry is 0). A re-claim past
+ * max_attempts (its process died in every delivery, or let every lease run
+ * out) goes to the dead-letter set instead of a handler. */
+static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK DEAD_LETTER
     "local function activation_us(blob)\n"
     "  if #blob < 11 or string.byte(blob, 1) ~= 1 then return nil end\n"
     "  return (struct.unpack('>I8', blob, 2))\n"
@@ -155,47 +197,60 @@ static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
     "local now_s, lease = score(now), score(now + tonumber(ARGV[1]) / 1000)\n"
     "local track = string.find(ARGV[3], 'a', 1, true) ~= nil\n"
     "local utf8 = string.find(ARGV[3], 'u', 1, true) ~= nil\n"
+    "local max_attempts = tonumber(ARGV[4])\n"
     "local due = redis.call('ZRANGE', KEYS[1], '-inf', now_s, 'BYSCORE',\n"
     "                       'LIMIT', 0, tonumber(ARGV[2]), 'WITHSCORES')\n"
-    "local out, healed = {}, 0\n"
     "local ids, scores, bad = {}, {}, {}\n"
     "for i = 1, #due, 2 do\n"
     "  if utf8 and not utf8_ok(due[i]) then bad[#bad + 1] = due[i]\n"
     "  else ids[#ids + 1] = due[i]; scores[#scores + 1] = due[i + 1] end\n"
     "end\n"
     "local blobs = #ids > 0 and redis.call('HMGET', KEYS[2], unpack(ids)) or {}\n"
-    "local leases, dead, again, again_at, base = {}, {}, {}, {}, {}\n"
+    /* attempt of each: 1 (first delivery), 0 (not counted), or from KEYS[3] */
+    "local attempt, again, base, dead = {}, {}, {}, {}\n"
     "for i, id in ipairs(ids) do\n"
-    "  if blobs[i] then\n"
-    "    local n = 0\n"
-    "    if track then\n"
-    "      local at = activation_us(blobs[i])\n"
-    "      if at and math.abs(tonumber(scores[i]) * 1e6 - at) < 2 then\n"
-    "        n = 1\n"
-    "      else\n"
-    "        again[#again + 1] = id\n"
-    "        again_at[#again_at + 1] = #out + 3\n"
-    "        base[#base + 1] = at and 1 or 0\n"
-    "      end\n"
+    "  if not blobs[i] then\n" /* self-heal: no payload, can never fire */
+    "    dead[#dead + 1] = id\n"
+    "  elseif track then\n"
+    "    local at = activation_us(blobs[i])\n"
+    "    if at and math.abs(tonumber(scores[i]) * 1e6 - at) < 2 then\n"
+    "      attempt[i] = 1\n"
+    "    else\n"
+    "      again[#again + 1] = i\n"
+    "      base[#base + 1] = at and 1 or 0\n"
     "    end\n"
+    "  else\n"
+    "    attempt[i] = 0\n"
+    "  end\n"
+    "end\n"
+    "local counts, buried = {}, {}\n"
+    "if #again > 0 then\n"
+    "  local names = {}\n"
+    "  for k, i in ipairs(again) do names[k] = ids[i] end\n"
+    "  local seen = redis.call('HMGET', KEYS[3], unpack(names))\n"
+    "  for k, i in ipairs(again) do\n"
+    "    local n = (tonumber(seen[k]) or base[k]) + 1\n"
+    "    if max_attempts > 0 and n > max_attempts then\n"
+    "      buried[#buried + 1] = {ids[i], blobs[i], n - 1,\n"
+    "        'max_attempts (' .. max_attempts .. ') reached: the last ' ..\n"
+    "        'delivery did not end (its process died, or its lease ran out)'}\n"
+    "      attempt[i] = -1\n"
+    "    else\n"
+    "      attempt[i] = n\n"
+    "      counts[#counts + 1] = ids[i]\n"
+    "      counts[#counts + 1] = n\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local out, leases = {}, {}\n"
+    "for i, id in ipairs(ids) do\n"
+    "  if blobs[i] and attempt[i] >= 0 then\n"
     "    out[#out + 1] = id\n"
     "    out[#out + 1] = blobs[i]\n"
-    "    out[#out + 1] = n\n"
+    "    out[#out + 1] = attempt[i]\n"
     "    out[#out + 1] = scores[i]\n"
     "    leases[#leases + 1] = lease\n"
     "    leases[#leases + 1] = id\n"
-    "  else\n" /* self-heal: a member without payload can never fire */
-    "    dead[#dead + 1] = id\n"
-    "  end\n"
-    "end\n"
-    "local counts = {}\n"
-    "if #again > 0 then\n"
-    "  local seen = redis.call('HMGET', KEYS[3], unpack(again))\n"
-    "  for k, id in ipairs(again) do\n"
-    "    local n = (tonumber(seen[k]) or base[k]) + 1\n"
-    "    out[again_at[k]] = n\n"
-    "    counts[#counts + 1] = id\n"
-    "    counts[#counts + 1] = n\n"
     "  end\n"
     "end\n"
     "if #leases > 0 then\n"
@@ -212,18 +267,19 @@ static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK
     "  redis.call('ZREM', KEYS[1], unpack(dead))\n"
     "  redis.call('HDEL', KEYS[3], unpack(dead))\n"
     "end\n"
+    "dead_letter(buried, tonumber(ARGV[5]), tonumber(ARGV[6]))\n"
     "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
-    "return {now_s, lease, first[2] or '', #bad + #dead, out}\n";
+    "return {now_s, lease, first[2] or '', #bad + #dead, #buried, out}\n";
 
-static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW
+static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW DEAD_LETTER
     "local lease = score(now + tonumber(ARGV[1]) / 1000)\n"
-    "local n = (#ARGV - 2) / 5\n"
+    "local n = (#ARGV - 4) / 5\n"
     /* Who still holds which token: the members whose score equals each
      * distinct token (a range query per token, not a score per member:
      * Redis prints scores slowly). */
     "local held = {}\n"
     "for k = 1, n do\n"
-    "  local token = ARGV[2 + 5 * (k - 1) + 2]\n"
+    "  local token = ARGV[4 + 5 * (k - 1) + 2]\n"
     "  if not held[token] then\n"
     "    local set = {}\n"
     "    for _, m in ipairs(redis.call('ZRANGE', KEYS[1], token, token, 'BYSCORE')) do\n"
@@ -233,8 +289,9 @@ static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW
     "  end\n"
     "end\n"
     "local out, gone, tombs, moves, counts, extended = {}, {}, {}, {}, {}, {}\n"
+    "local buried, bury = {}, {}\n"
     "for k = 1, n do\n"
-    "  local b = 2 + 5 * (k - 1)\n"
+    "  local b = 4 + 5 * (k - 1)\n"
     "  local op, id, x = ARGV[b + 1], ARGV[b + 3], ARGV[b + 4]\n"
     "  if held[ARGV[b + 2]][id] then\n"
     "    out[k] = 1\n"
@@ -252,12 +309,22 @@ static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW
     "        counts[#counts + 1] = id\n"
     "        counts[#counts + 1] = ARGV[b + 5]\n"
     "      end\n"
+    "    elseif op == 'x' then\n"
+    "      bury[#bury + 1] = {id, tonumber(x), ARGV[b + 5]}\n"
     "    else\n"
     "      moves[#moves + 1] = score(now + tonumber(x) / 1000)\n"
     "      moves[#moves + 1] = id\n"
     "    end\n"
     "  else\n"
     "    out[k] = 0\n"
+    "  end\n"
+    "end\n"
+    "if #bury > 0 then\n" /* their envelopes, before anything is removed */
+    "  local names = {}\n"
+    "  for i, it in ipairs(bury) do names[i] = it[1] end\n"
+    "  local blobs = redis.call('HMGET', KEYS[2], unpack(names))\n"
+    "  for i, it in ipairs(bury) do\n"
+    "    buried[i] = {it[1], blobs[i] or '', it[2], it[3]}\n"
     "  end\n"
     "end\n"
     "if #gone > 0 then\n"
@@ -267,15 +334,50 @@ static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW
     "end\n"
     "if #moves > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(moves)) end\n"
     "if #extended > 0 then\n" /* the new token, as Redis prints it */
-    "  local token = redis.call('ZSCORE', KEYS[1], ARGV[2 + 5 * (extended[1] - 1) + 3])\n"
+    "  local token = redis.call('ZSCORE', KEYS[1], ARGV[4 + 5 * (extended[1] - 1) + 3])\n"
     "  for _, k in ipairs(extended) do out[k] = token end\n"
     "end\n"
     "if #counts > 0 then redis.call('HSET', KEYS[3], unpack(counts)) end\n"
     "if #tombs > 0 and ARGV[2] ~= '0' then\n"
-    "  redis.call('SADD', KEYS[4], unpack(tombs))\n"
-    "  redis.call('PEXPIREAT', KEYS[4], ARGV[2])\n"
+    "  redis.call('SADD', KEYS[6], unpack(tombs))\n"
+    "  redis.call('PEXPIREAT', KEYS[6], ARGV[2])\n"
     "end\n"
+    "dead_letter(buried, tonumber(ARGV[3]), tonumber(ARGV[4]))\n"
     "return out\n";
+
+/* Back from the dead-letter set to the timeline, due at ARGV[2] (score;
+ * "" for now), the envelope's activation time patched to match, attempts
+ * reset; a wake message when ARGV[3] (channel) is set. */
+static const char requeue_lua[] = DENY_OOM CHECK_TYPES NOW
+    "local rec = redis.call('HGET', KEYS[5], ARGV[1])\n"
+    "if not rec then return 0 end\n"
+    "local _, _, _, rlen, pos = struct.unpack('>BI4I8H', rec)\n"
+    "local env = string.sub(rec, pos + rlen)\n"
+    "local at = ARGV[2] ~= '' and tonumber(ARGV[2]) or now\n"
+    "if #env >= 11 and string.byte(env, 1) == 1 then\n"
+    "  env = string.sub(env, 1, 1) .. struct.pack('>I8', math.floor(at * 1e6 + 0.5)) ..\n"
+    "        string.sub(env, 10)\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[1], score(at), ARGV[1])\n"
+    "redis.call('HSET', KEYS[2], ARGV[1], env)\n"
+    "redis.call('HDEL', KEYS[3], ARGV[1])\n"
+    "redis.call('ZREM', KEYS[4], ARGV[1])\n"
+    "redis.call('HDEL', KEYS[5], ARGV[1])\n"
+    "if ARGV[3] ~= '' then\n"
+    "  redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. score(at))\n"
+    "end\n"
+    "return 1\n";
+
+/* ARGV: ids, or none for every dead letter of the shard -> removed. */
+static const char purge_lua[] = ALLOW_OOM CHECK_TYPES
+    "if #ARGV == 0 then\n"
+    "  local n = redis.call('ZCARD', KEYS[4])\n"
+    "  redis.call('UNLINK', KEYS[4], KEYS[5])\n"
+    "  return n\n"
+    "end\n"
+    "local n = redis.call('ZREM', KEYS[4], unpack(ARGV))\n"
+    "redis.call('HDEL', KEYS[5], unpack(ARGV))\n"
+    "return n\n";
 
 static const char cancel_lua[] = ALLOW_OOM CHECK_TYPES
     "local n = redis.call('ZREM', KEYS[1], ARGV[1])\n"
@@ -299,4 +401,5 @@ const char *const tm__script_source[TM_SCRIPT_COUNT] = {
     [TM_SCRIPT_SCHEDULE] = schedule_lua, [TM_SCRIPT_CLAIM] = claim_lua,
     [TM_SCRIPT_SETTLE] = settle_lua,     [TM_SCRIPT_CANCEL] = cancel_lua,
     [TM_SCRIPT_CLEAR] = clear_lua,       [TM_SCRIPT_META] = meta_lua,
+    [TM_SCRIPT_REQUEUE] = requeue_lua,   [TM_SCRIPT_PURGE] = purge_lua,
 };

@@ -29,6 +29,8 @@ typedef enum tm_script {
   TM_SCRIPT_CANCEL,
   TM_SCRIPT_CLEAR,
   TM_SCRIPT_META,
+  TM_SCRIPT_REQUEUE,
+  TM_SCRIPT_PURGE,
   TM_SCRIPT_COUNT
 } tm_script;
 
@@ -41,39 +43,48 @@ extern const char *const tm__script_source[TM_SCRIPT_COUNT];
  *           stored one (a retried write) or tombstoned (fired recently). */
 enum { TM_SCHEDULE_ARGS = 3, TM_SCHEDULE_STRIDE = 4, TM_SCHEDULE_KEYS = 6 };
 
-/* CLAIM     ARGV: lease_ms, count, flags ("a": count attempts, "u": remove
- *           members that are not UTF-8).
+/* CLAIM     KEYS: z, p, a, x, y.
+ *           ARGV: lease_ms, count, flags ("a": count attempts, "u": remove
+ *           members that are not UTF-8), max_attempts ("0": unlimited),
+ *           dead_max, dead_ttl_ms.
  *           Returns {now, lease, earliest score after the claim or "",
- *           self-healed count, {id, envelope, attempt, score before}...};
- *           attempt is 0 when not counted. The lease string is the fencing
- *           token of every timer of this claim. */
+ *           self-healed count, dead-lettered count, {id, envelope, attempt,
+ *           score before}...}; attempt is 0 when not counted. The lease
+ *           string is the fencing token of every timer of this claim. A
+ *           re-claim past max_attempts is dead-lettered, not returned. */
 enum {
   TM_CLAIM_NOW = 0,
   TM_CLAIM_LEASE = 1,
   TM_CLAIM_NEXT = 2,
   TM_CLAIM_HEALED = 3,
-  TM_CLAIM_ITEMS = 4,
-  TM_CLAIM_REPLY_LEN = 5,
+  TM_CLAIM_BURIED = 4,
+  TM_CLAIM_ITEMS = 5,
+  TM_CLAIM_REPLY_LEN = 6,
+  TM_CLAIM_ARGS = 6,
   TM_CLAIM_STRIDE = 4 /* id, envelope, attempt, score before */
 };
 
-/* SETTLE    KEYS: z, p, a, the tombstone set of the current bucket B.
+/* SETTLE    KEYS: z, p, a, x, y, the tombstone set of the current bucket B.
  *           ARGV: lease_ms, the tombstone set's expiry (Unix ms, the end
- *           of bucket B + 1; "0": no tombstones), then items of
- *           TM_SETTLE_STRIDE: op, token, id, x, y. Each item acts only
- *           while the member's score still equals token (the lease its
- *           holder was given):
+ *           of bucket B + 1; "0": no tombstones), dead_max, dead_ttl_ms,
+ *           then items of TM_SETTLE_STRIDE: op, token, id, x, y. Each item
+ *           acts only while the member's score still equals token (the
+ *           lease its holder was given):
  *             'c' commit (ack/reject): remove; x: tombstone token or ""
+ *             'x' dead-letter: move to x/y; x: attempts, y: reason
  *             'e' extend: score = now + lease_ms
  *             'r' release (unstarted): score = x (its score before the
  *                 claim); y: attempts to record, "" to leave them
  *             'n' nack: score = now + x milliseconds
  *           Returns one entry per item: 0 when fenced off (the lease was
  *           lost), else 1, or for 'e' the new token. */
-enum { TM_SETTLE_ARGS = 2, TM_SETTLE_STRIDE = 5 };
+enum { TM_SETTLE_ARGS = 4, TM_SETTLE_STRIDE = 5, TM_SETTLE_KEYS = 6 };
 
-/* CANCEL    ARGV: id -> 1 removed, 0 not there.
- * CLEAR     -> members removed (cancel_all of one shard).
+/* CANCEL    KEYS: z, p, a. ARGV: id -> 1 removed, 0 not there.
+ * CLEAR     KEYS: z, p, a -> members removed (cancel_all of one shard).
+ * REQUEUE   KEYS: z, p, a, x, y. ARGV: id, score ("" now), wake channel
+ *           ("" none), shard -> 1 moved back to the timeline, 0 not dead.
+ * PURGE     KEYS: z, p, a, x, y. ARGV: ids (none: all) -> removed.
  * META      KEYS: meta; ARGV: shards to record ("" only reads) -> the
  *           recorded value as stored (a string, or nil). */
 

@@ -51,6 +51,7 @@ static void add_counters(timers_counters *to, const tm_counters *c) {
   TM_ADD_(deduplicated);
   TM_ADD_(self_healed);
   TM_ADD_(corrupt);
+  TM_ADD_(dead_lettered);
 #undef TM_ADD_
 }
 

@@ -25,7 +25,8 @@ typedef struct tm_topic tm_topic;
 typedef struct tm_counters {
   _Atomic uint64_t scheduled, claimed, fired, acked, nacked, rejected,
       stale_commits, claim_calls, contested, ring_full, redis_errors, extended,
-      released, lease_lost, overran, deduplicated, self_healed, corrupt;
+      released, lease_lost, overran, deduplicated, self_healed, corrupt,
+      dead_lettered;
 } tm_counters;
 
 /* One pending settle step of a shard (scripts.h, SETTLE): the job it is
@@ -69,6 +70,9 @@ struct tm_topic {
   timers_handler handler;
   void *userdata;
   int lease_ms, max_inflight, max_handler_ms; /* max_inflight 0: unlimited */
+  int max_attempts;              /* 0: unlimited (no dead letters) */
+  int retry_min_ms, retry_max_ms; /* NACK backoff */
+  bool dead_letter_rejects;      /* REJECT dead-letters instead of dropping */
   uint32_t nshards;
   tm_shard *shards;              /* owned, nshards */
   /* Claimed and not yet back from a worker, reserved by pollers before a
@@ -80,6 +84,13 @@ struct tm_topic {
 /* Tells the shard's owner a timer is due at `at_us` (Redis clock); kicks
  * it only if that is earlier than anything it knows. Thread-safe. */
 void tm__shard_hint(tm_shard *s, int64_t at_us, struct tm_contention *c);
+
+/* A settle step made a timer due at `at_us`: the owner's next look is no
+ * later. Owner only (no kick: it is awake). */
+static inline void tm__shard_due_at(tm_shard *s, int64_t at_us) {
+  if (at_us < atomic_load_explicit(&s->next_due_us, memory_order_relaxed))
+    atomic_store_explicit(&s->next_due_us, at_us, memory_order_relaxed);
+}
 
 /* Folds announced due times into next_due_us and returns it. Owner only. */
 int64_t tm__shard_due(tm_shard *s);

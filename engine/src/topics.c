@@ -185,6 +185,13 @@ static tm_topic *topic_new(const tm_core *core, const char *name,
   t->max_inflight = o->max_inflight;
   t->max_handler_ms =
       o->max_handler_ms ? o->max_handler_ms : core->cfg.max_handler_ms;
+  /* Attempts and dead letters only where attempts are counted. */
+  int max = o->max_attempts ? o->max_attempts : core->cfg.max_attempts;
+  t->max_attempts = max < 0 || !t->ops->has_dead_letters ? 0 : max;
+  t->retry_min_ms = o->retry_min_ms ? o->retry_min_ms : core->cfg.retry_min_ms;
+  t->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : core->cfg.retry_max_ms;
+  if (t->retry_max_ms < t->retry_min_ms) t->retry_max_ms = t->retry_min_ms;
+  t->dead_letter_rejects = o->dead_letter_rejects && t->ops->has_dead_letters;
   t->nshards = option_shards(core, o, t->ops);
   t->shards = tm__calloc(t->nshards, sizeof *t->shards);
   bool ok = t->name && t->shards;

@@ -53,30 +53,36 @@ typedef struct tm_turn {
 
 /* ---------------------------------------------------------------- settle */
 
-/* Per step: op, token, id, x, y; x and y formatted into scratch, their
- * lengths into xl, yl (a tombstone token is 8 raw bytes). */
+/* Per step: op, token, id, x, y; x and y point into the job or into
+ * scratch (TM_SCRATCH bytes each), their lengths in xl, yl (a tombstone
+ * token is 8 raw bytes). */
 enum { TM_SCRATCH = 48 };
 
-static void step_args(const tm_settle *st, bool tomb, char *x, size_t *xl,
-                      char *y, size_t *yl) {
+static void step_args(const tm_settle *st, bool tomb, char *scratch,
+                      const char **x, size_t *xl, const char **y, size_t *yl) {
   tm_job *j = st->job;
-  x[0] = y[0] = '\0';
+  char *sx = scratch, *sy = scratch + TM_SCRATCH;
+  *x = sx, *y = sy;
   *xl = *yl = 0;
   switch (st->op) {
     case 'c':
       if (tomb) {
         tm__token_bytes(tm__timer_token(j->id, j->id_len, j->blob,
-                                        j->blob_len), x);
+                                        j->blob_len), sx);
         *xl = 8;
       }
       break;
     case 'r':
-      *xl = (size_t)snprintf(x, TM_SCRATCH, "%s", j->prev_score);
+      *xl = (size_t)snprintf(sx, TM_SCRATCH, "%s", j->prev_score);
       if (j->attempt >= 2)
-        *yl = (size_t)snprintf(y, TM_SCRATCH, "%" PRIu32, j->attempt - 1);
+        *yl = (size_t)snprintf(sy, TM_SCRATCH, "%" PRIu32, j->attempt - 1);
+      break;
+    case 'x':
+      *xl = (size_t)snprintf(sx, TM_SCRATCH, "%" PRIu32, j->attempt);
+      *y = j->reason, *yl = strlen(j->reason);
       break;
     case 'n':
-      *xl = (size_t)snprintf(x, TM_SCRATCH, "%d", j->shard->topic->lease_ms);
+      *xl = (size_t)snprintf(sx, TM_SCRATCH, "%d", j->retry_ms);
       break;
     default:
       break;
@@ -88,13 +94,14 @@ static const char *op_name(char op) {
     case 'c': return "c";
     case 'e': return "e";
     case 'r': return "r";
+    case 'x': return "x";
     default: return "n";
   }
 }
 
 static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
   unsigned n = s->nsettle < TM_COMMIT_MAX ? (unsigned)s->nsettle : TM_COMMIT_MAX;
-  size_t argc = TM_NKEYS + TM_SETTLE_ARGS + TM_SETTLE_STRIDE * (size_t)n;
+  size_t argc = TM_SETTLE_KEYS + TM_SETTLE_ARGS + TM_SETTLE_STRIDE * (size_t)n;
   const char **argv = tm__malloc(sizeof *argv * argc);
   size_t *len = tm__malloc(sizeof *len * argc);
   char *scratch = tm__malloc((size_t)n * 2 * TM_SCRATCH);
@@ -109,29 +116,34 @@ static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
   /* Tombstones go to the current bucket's set, which lives until the end
    * of the next bucket (keys.h). */
   int64_t bucket = tm__tomb_bucket(tm__server_now_us(p->core), window);
-  char lease[16], expire[32] = "0", tkey[TM_KEY_MAX];
+  char lease[16], expire[32] = "0", tkey[TM_KEY_MAX], dmax[16], dttl[16];
   snprintf(lease, sizeof lease, "%d", tp->lease_ms);
+  snprintf(dmax, sizeof dmax, "%d", p->core->cfg.dead_max);
+  snprintf(dttl, sizeof dttl, "%d", p->core->cfg.dead_ttl_ms);
   if (tomb) snprintf(expire, sizeof expire, "%lld",
                      (long long)((bucket + 2) * window));
   tm__tomb_key(tkey, s->keys[TM_KEY_D], bucket);
   size_t a = 0;
-  for (int k = 0; k < TM_KEY_D; k++) argv[a] = s->keys[k], len[a++] = strlen(s->keys[k]);
+  for (int k = 0; k < TM_CORE_KEYS; k++)
+    argv[a] = s->keys[k], len[a++] = strlen(s->keys[k]);
   argv[a] = tkey, len[a++] = strlen(tkey);
   argv[a] = lease, len[a++] = strlen(lease);
   argv[a] = expire, len[a++] = strlen(expire);
+  argv[a] = dmax, len[a++] = strlen(dmax);
+  argv[a] = dttl, len[a++] = strlen(dttl);
   for (unsigned k = 0; k < n; k++) {
     tm_settle *st = &s->settle[k];
-    char *x = scratch + 2 * k * TM_SCRATCH, *y = x + TM_SCRATCH;
+    const char *x, *y;
     size_t xl, yl;
-    step_args(st, tomb, x, &xl, y, &yl);
+    step_args(st, tomb, scratch + 2 * k * TM_SCRATCH, &x, &xl, &y, &yl);
     argv[a] = op_name(st->op), len[a++] = 1;
     argv[a] = st->job->token, len[a++] = strlen(st->job->token);
     argv[a] = st->job->id, len[a++] = st->job->id_len;
     argv[a] = x, len[a++] = xl;
     argv[a] = y, len[a++] = yl;
   }
-  rc = tm__conn_append_script(&p->conn, TM_SCRIPT_SETTLE, TM_NKEYS, (int)argc,
-                              argv, len);
+  rc = tm__conn_append_script(&p->conn, TM_SCRIPT_SETTLE, TM_SETTLE_KEYS,
+                              (int)argc, argv, len);
   if (rc == TIMERS_OK)
     t->calls[t->ncalls++] = (tm_call){CALL_SETTLE, s, n, false};
 out:
@@ -180,18 +192,23 @@ static unsigned claim_room(tm_poller *p, tm_shard *s, unsigned want) {
 
 static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
                         bool expected) {
-  char lease[16], count[16];
-  snprintf(lease, sizeof lease, "%d", s->topic->lease_ms);
+  const tm_topic *tp = s->topic;
+  char lease[16], count[16], max[16], dmax[16], dttl[16];
+  snprintf(lease, sizeof lease, "%d", tp->lease_ms);
   snprintf(count, sizeof count, "%u", n);
-  const char *argv[TM_NKEYS + 3];
-  size_t len[TM_NKEYS + 3];
-  for (int k = 0; k < TM_NKEYS; k++) argv[k] = s->keys[k];
-  argv[TM_NKEYS] = lease;
-  argv[TM_NKEYS + 1] = count;
-  argv[TM_NKEYS + 2] = s->topic->ops->claim_flags;
-  for (int k = 0; k < TM_NKEYS + 3; k++) len[k] = strlen(argv[k]);
-  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_CLAIM, TM_NKEYS,
-                                  TM_NKEYS + 3, argv, len);
+  snprintf(max, sizeof max, "%d", tp->max_attempts);
+  snprintf(dmax, sizeof dmax, "%d", p->core->cfg.dead_max);
+  snprintf(dttl, sizeof dttl, "%d", p->core->cfg.dead_ttl_ms);
+  enum { ARGC = TM_CORE_KEYS + TM_CLAIM_ARGS };
+  const char *argv[ARGC];
+  size_t len[ARGC];
+  for (int k = 0; k < TM_CORE_KEYS; k++) argv[k] = s->keys[k];
+  const char *args[TM_CLAIM_ARGS] = {lease, count, tp->ops->claim_flags,
+                                     max,   dmax,  dttl};
+  for (int k = 0; k < TM_CLAIM_ARGS; k++) argv[TM_CORE_KEYS + k] = args[k];
+  for (int k = 0; k < ARGC; k++) len[k] = strlen(argv[k]);
+  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_CLAIM, TM_CORE_KEYS,
+                                  ARGC, argv, len);
   if (rc == TIMERS_OK)
     t->calls[t->ncalls++] = (tm_call){CALL_CLAIM, s, n, expected};
   return rc;
@@ -252,6 +269,7 @@ static tm_job *job_new(tm_shard *s, redisReply *const *f, const char *lease,
   if (!j) return NULL;
   memset(j, 0, sizeof *j);
   j->shard = s;
+  j->retry_ms = -1;
   snprintf(j->token, sizeof j->token, "%s", lease);
   snprintf(j->prev_score, sizeof j->prev_score, "%s",
            f[3]->type == REDIS_REPLY_STRING ? f[3]->str : "0");
@@ -274,7 +292,8 @@ static bool claim_reply_ok(const redisReply *r) {
   if (r->type != REDIS_REPLY_ARRAY || r->elements != TM_CLAIM_REPLY_LEN)
     return false;
   for (int k = 0; k < TM_CLAIM_ITEMS; k++)
-    if (k != TM_CLAIM_HEALED && r->element[k]->type != REDIS_REPLY_STRING)
+    if (k != TM_CLAIM_HEALED && k != TM_CLAIM_BURIED &&
+        r->element[k]->type != REDIS_REPLY_STRING)
       return false;
   return r->element[TM_CLAIM_ITEMS]->type == REDIS_REPLY_ARRAY;
 }
@@ -306,6 +325,15 @@ static unsigned take_claim(tm_poller *p, tm_call *c, const redisReply *r,
   const redisReply *h = r->element[TM_CLAIM_HEALED];
   if (h->type == REDIS_REPLY_INTEGER && h->integer > 0)
     tm__count(&s->counters.self_healed, (uint64_t)h->integer);
+  const redisReply *dl = r->element[TM_CLAIM_BURIED];
+  if (dl->type == REDIS_REPLY_INTEGER && dl->integer > 0) {
+    tm__count(&s->counters.dead_lettered, (uint64_t)dl->integer);
+    tm__log_limited(&p->core->log, &s->errlog, TIMERS_LOG_WARN,
+                    "shard %s: %lld timers reached max_attempts (%d) without "
+                    "an outcome (their processes died, or their leases ran "
+                    "out): moved to the dead-letter set",
+                    s->keys[TM_KEY_Z], dl->integer, s->topic->max_attempts);
+  }
   const char *lease = r->element[TM_CLAIM_LEASE]->str;
   const redisReply *items = r->element[TM_CLAIM_ITEMS];
   unsigned got = 0;

@@ -177,11 +177,37 @@ void tm__workers_destroy(tm_workers *w) {
   w->core = NULL;
 }
 
+/* The job of msg, if msg is the message of the handler on this thread. */
+static tm_job *job_of(const timers_message *msg, const char *fn) {
+  if (msg && msg == current_msg && current_job) return current_job;
+  tm__error(TIMERS_EINVAL, "%s: msg is not the message of the handler "
+            "running on this thread", fn);
+  return NULL;
+}
+
+int timers_retry_in(const timers_message *msg, int ms) {
+  tm__error_clear();
+  tm_job *j = job_of(msg, "timers_retry_in");
+  if (!j) return TIMERS_EINVAL;
+  if (ms < 0 || ms > 86400000)
+    return tm__error(TIMERS_EINVAL, "timers_retry_in: ms = %d; allowed "
+                     "0..86400000", ms);
+  j->retry_ms = ms; /* read by the poller after the job is back */
+  return TIMERS_OK;
+}
+
+int timers_set_reason(const timers_message *msg, const char *reason) {
+  tm__error_clear();
+  tm_job *j = job_of(msg, "timers_set_reason");
+  if (!j) return TIMERS_EINVAL;
+  if (!reason) return tm__error(TIMERS_EINVAL, "reason is NULL");
+  snprintf(j->reason, sizeof j->reason, "%s", reason);
+  return TIMERS_OK;
+}
+
 int timers_extend_lease(const timers_message *msg, int ms) {
   tm__error_clear();
-  if (!msg || msg != current_msg || !current_job)
-    return tm__error(TIMERS_EINVAL, "timers_extend_lease: msg is not the "
-                     "message of the handler running on this thread");
+  if (!job_of(msg, "timers_extend_lease")) return TIMERS_EINVAL;
   if (ms < 1 || ms > 86400000)
     return tm__error(TIMERS_EINVAL, "timers_extend_lease: ms = %d; allowed "
                      "1..86400000", ms);
