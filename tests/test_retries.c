@@ -294,6 +294,33 @@ static void test_bounds_and_list(void) {
   fired_log_free(&s.log);
 }
 
+/* timers_reschedule moves a pending timer, payload untouched. */
+static void test_reschedule(void) {
+  script s;
+  script_init(&s, 0, TIMERS_ACK);
+  timers_engine *e = engine_for("retry.move", &s, NULL, 0);
+  timers_timer t = timer_in("retry.move", "v1", 3600);
+  t.payload = "keep";
+  t.payload_len = 4;
+  CHECK_OK(timers_schedule(e, &t, NULL, 0));
+  double at = timers_now() + 0.3;
+  bool moved = false;
+  CHECK_OK(timers_reschedule(e, "retry.move", "v1", at, &moved));
+  CHECK(moved);
+  CHECK(fired_wait_total(&s.log, 1, 20000));
+  fired_rec r;
+  CHECK(fired_log_get(&s.log, "v1", &r));
+  CHECK_MSG(fabs(r.activate_at - at) < 1e-5, "activate_at %f, want %f",
+            r.activate_at, at);
+  CHECK_MSG(r.first_fire >= at - 0.002, "fired %.3f s early", at - r.first_fire);
+  CHECK(fired_log_payload_eq(&s.log, "v1", "retry.move", "keep", 4));
+  CHECK_OK(timers_reschedule(e, "retry.move", "nope", at, &moved));
+  CHECK(!moved);
+  CHECK_ERR(timers_reschedule(e, "retry.move", "v1", -1, &moved), TIMERS_EINVAL);
+  timers_engine_destroy(e);
+  fired_log_free(&s.log);
+}
+
 int main(void) {
   test_redis_start(&rs, false);
   TEST_RUN(test_backoff);
@@ -302,6 +329,7 @@ int main(void) {
   TEST_RUN(test_reject_dead_letters);
   TEST_RUN(test_crash_loop);
   TEST_RUN(test_bounds_and_list);
+  TEST_RUN(test_reschedule);
   test_redis_stop(&rs);
   printf("test_retries: ok\n");
   return 0;

@@ -407,6 +407,14 @@ TIMERS_API int timers_check_name(timers_engine *e, const char *topic,
 TIMERS_API int timers_cancel(timers_engine *e, const char *topic,
                              const char *id, bool *removed);
 
+/* Moves a pending timer to activation time `at` (Unix seconds) without
+ * resending its payload; its attempts start over. *moved (may be NULL)
+ * is false when it was not pending. Atomic against claims: if a handler
+ * holds it right now, that run's outcome is fenced off and the timer fires
+ * again at the new time. Thread-safe. */
+TIMERS_API int timers_reschedule(timers_engine *e, const char *topic,
+                                 const char *id, double at, bool *moved);
+
 /* Removes every timer of a topic; *count (may be NULL) gets how many.
  * Thread-safe. */
 TIMERS_API int timers_cancel_all(timers_engine *e, const char *topic,

@@ -16,6 +16,7 @@
  * before the first try.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -394,6 +395,59 @@ int timers_is_pending(timers_engine *e, const char *topic, const char *id,
   tm_one o = {e, topic, id, 0};
   if (rc == TIMERS_OK) rc = tm__pool_run(&e->pool, pending_op, &o);
   if (pending) *pending = rc == TIMERS_OK && o.result > 0;
+  return rc;
+}
+
+typedef struct tm_move {
+  tm_one one;
+  double at;
+  tm_layout layout;
+  uint32_t shard;
+} tm_move;
+
+static int move_op(tm_conn *c, void *arg) {
+  tm_move *m = arg;
+  tm_one *o = &m->one;
+  int rc = tm__topics_resolve(&o->e->topics, &o->e->core, c, o->topic, false,
+                              &m->layout);
+  if (rc != TIMERS_OK) return rc;
+  tm_keys keys;
+  m->shard = timers_shard_of(o->id, strlen(o->id), m->layout.nshards);
+  m->layout.ops->keys(keys, &o->e->core.names, o->topic, m->shard);
+  char score[40], chan[TM_KEY_MAX] = "", shard[16], us[32];
+  snprintf(score, sizeof score, "%.6f", m->at);
+  snprintf(shard, sizeof shard, "%u", m->shard);
+  snprintf(us, sizeof us, "%lld", (long long)llround(m->at * 1e6));
+  if (m->layout.ops->has_wake)
+    tm__wake_channel(chan, o->e->core.names.prefix, o->topic);
+  const char *argv[8] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A],
+                         o->id, score, chan, shard, us};
+  size_t len[8];
+  for (int k = 0; k < 8; k++) len[k] = strlen(argv[k]);
+  redisReply *r;
+  rc = tm__conn_script(c, TM_SCRIPT_MOVE, 3, 8, argv, len, &r);
+  if (rc == TIMERS_OK) o->result = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+  if (r) freeReplyObject(r);
+  return rc;
+}
+
+int timers_reschedule(timers_engine *e, const char *topic, const char *id,
+                      double at, bool *moved) {
+  tm__error_clear();
+  if (moved) *moved = false;
+  int rc = tm__check_topic_id(e, topic, id);
+  if (rc == TIMERS_OK && !id) rc = tm__error(TIMERS_EINVAL, "id is NULL");
+  if (rc == TIMERS_OK && !(at >= 0 && at <= 253402300799.0))
+    rc = tm__error(TIMERS_EINVAL, "at = %g: a Unix time up to the year 9999",
+                   at);
+  if (rc != TIMERS_OK) return rc;
+  tm_move m = {.one = {e, topic, id, 0}, .at = at};
+  rc = tm__pool_run(&e->pool, move_op, &m);
+  if (rc == TIMERS_OK && m.one.result > 0) {
+    tm_shard *s = tm__local_shard(e, topic, &m.layout, m.shard);
+    if (s) tm__shard_hint(s, tm__secs_to_us(at), &e->core.contention);
+  }
+  if (moved) *moved = rc == TIMERS_OK && m.one.result > 0;
   return rc;
 }
 

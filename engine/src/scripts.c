@@ -368,6 +368,28 @@ static const char requeue_lua[] = DENY_OOM CHECK_TYPES NOW
     "end\n"
     "return 1\n";
 
+/* Moves a timer to ARGV[2] (score) without resending its payload: the
+ * envelope's activation time (NATIVE, format 1) patched in place, attempts
+ * reset; a wake message when ARGV[3] (channel) is set. A holder's outcome
+ * is fenced off by the new score. */
+static const char move_lua[] = DENY_OOM CHECK_TYPES
+    "if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end\n"
+    "local env = redis.call('HGET', KEYS[2], ARGV[1])\n"
+    "if env and #env >= 11 and string.byte(env, 1) == 1 then\n"
+    "  env = string.sub(env, 1, 1) .. struct.pack('>I8', tonumber(ARGV[5])) ..\n"
+    "        string.sub(env, 10)\n"
+    "  redis.call('HSET', KEYS[2], ARGV[1], env)\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[1], 'XX', ARGV[2], ARGV[1])\n"
+    "redis.call('HDEL', KEYS[3], ARGV[1])\n"
+    "if ARGV[3] ~= '' then\n"
+    "  local first = redis.call('ZRANGE', KEYS[1], 0, 0)\n"
+    "  if first[1] == ARGV[1] then\n"
+    "    redis.call('PUBLISH', ARGV[3], ARGV[4] .. ' ' .. ARGV[2])\n"
+    "  end\n"
+    "end\n"
+    "return 1\n";
+
 /* ARGV: ids, or none for every dead letter of the shard -> removed. */
 static const char purge_lua[] = ALLOW_OOM CHECK_TYPES
     "if #ARGV == 0 then\n"
@@ -402,4 +424,5 @@ const char *const tm__script_source[TM_SCRIPT_COUNT] = {
     [TM_SCRIPT_SETTLE] = settle_lua,     [TM_SCRIPT_CANCEL] = cancel_lua,
     [TM_SCRIPT_CLEAR] = clear_lua,       [TM_SCRIPT_META] = meta_lua,
     [TM_SCRIPT_REQUEUE] = requeue_lua,   [TM_SCRIPT_PURGE] = purge_lua,
+    [TM_SCRIPT_MOVE] = move_lua,
 };

@@ -31,6 +31,7 @@ typedef enum tm_script {
   TM_SCRIPT_META,
   TM_SCRIPT_REQUEUE,
   TM_SCRIPT_PURGE,
+  TM_SCRIPT_MOVE,
   TM_SCRIPT_COUNT
 } tm_script;
 
@@ -85,6 +86,8 @@ enum { TM_SETTLE_ARGS = 4, TM_SETTLE_STRIDE = 5, TM_SETTLE_KEYS = 6 };
  * REQUEUE   KEYS: z, p, a, x, y. ARGV: id, score ("" now), wake channel
  *           ("" none), shard -> 1 moved back to the timeline, 0 not dead.
  * PURGE     KEYS: z, p, a, x, y. ARGV: ids (none: all) -> removed.
+ * MOVE      KEYS: z, p, a. ARGV: id, score, wake channel ("" none), shard,
+ *           activation microseconds -> 1 moved, 0 not pending.
  * META      KEYS: meta; ARGV: shards to record ("" only reads) -> the
  *           recorded value as stored (a string, or nil). */
 
