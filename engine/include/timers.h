@@ -138,6 +138,8 @@ typedef struct timers_config {
                                  dropped beyond; 100000                 */
   int dead_ttl_ms;            /* dead letters older than this dropped;
                                  604800000 (7 days)                     */
+  int owner_ttl_ms;           /* owned topics: ownership and membership
+                                 leases, renewed every third; 5000      */
   int max_sleep_ms;           /* longest idle sleep of a poller; 30000  */
   int drain_timeout_ms;       /* stop(): wait for handlers; 10000       */
   int retry_ms;               /* schedule/cancel: keep retrying an
@@ -271,6 +273,11 @@ typedef struct timers_subscribe_options {
   int dead_letter_rejects; /* 1: REJECT moves the timer to the dead-letter
                               set (with timers_set_reason's reason)
                               instead of dropping it                      */
+  int owned;         /* 1: each shard is claimed by one process at a time
+                        (an ownership lease of owner_ttl_ms, renewed,
+                        balanced over the live processes subscribed with
+                        owned, taken over within owner_ttl_ms when its
+                        owner dies); 0: every process claims every shard */
   int at_most_once;  /* 1: a claim removes the timer (no lease): never
                         delivered twice, but lost if its process dies
                         before the handler runs; outcomes do nothing
@@ -531,7 +538,8 @@ typedef enum timers_shard_state {
   TIMERS_SHARD_OK = 0,           /* its last claim succeeded (or none yet) */
   TIMERS_SHARD_ERROR = 1,        /* claims fail (e.g. a wrong-type key);
                                     retried with capped backoff           */
-  TIMERS_SHARD_DISCONNECTED = 2  /* its poller cannot reach Redis        */
+  TIMERS_SHARD_DISCONNECTED = 2, /* its poller cannot reach Redis        */
+  TIMERS_SHARD_STANDBY = 3       /* owned topic: another process owns it */
 } timers_shard_state;
 
 typedef struct timers_shard_stats {

@@ -44,6 +44,8 @@ typedef struct tm_core {
   _Atomic int64_t skew_us;
   tm_contention contention;
   _Atomic uint64_t conn_errors;   /* relaxed: failed connects, lost links */
+  char member_id[33];             /* this engine's id in owned topics'
+                                     memberships (random, set at create) */
 } tm_core;
 
 static inline void tm__count(_Atomic uint64_t *c, uint64_t n) {

@@ -159,10 +159,10 @@ static int requeue_op(tm_conn *c, void *arg) {
   tm_keys keys;
   int rc = locate(o, c, keys);
   if (rc != TIMERS_OK) return rc;
-  char chan[TM_KEY_MAX] = "", shard[16];
+  char chan[TM_KEY_MAX] = "", shard[64];
   if (o->layout.ops->has_wake)
     tm__wake_channel(chan, o->e->core.names.prefix, o->topic);
-  snprintf(shard, sizeof shard, "%u", o->shard);
+  snprintf(shard, sizeof shard, "%u %s", o->shard, o->e->core.member_id);
   const char *args[] = {o->id, o->at, chan, shard};
   redisReply *r;
   rc = run_script(c, TM_SCRIPT_REQUEUE, keys, 4, args, &r);

@@ -64,6 +64,7 @@ int timers_engine_create(const timers_config *cfg, timers_engine **out) {
   timers_engine *e = tm__calloc(1, sizeof *e);
   if (!e) return tm__error(TIMERS_ENOMEM, "out of memory");
   atomic_init(&e->core.state, TM_CREATED);
+  tm__id_generate(e->core.member_id);
   tm__topics_init(&e->topics);
   tm__pool_init(&e->pool, &e->core);
   tm__notify_init(&e->notify, &e->core, &e->topics);

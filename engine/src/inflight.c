@@ -34,6 +34,7 @@ void tm__held_add(tm_poller *p, tm_job *j) {
   h->prev->next = l, h->prev = l;
   j->listed = true;
   p->nheld++;
+  j->shard->nheld++;
   tm__count(&p->inflight, 1);
   int64_t lease = (int64_t)j->shard->topic->lease_ms * 1000000;
   int64_t check = j->refreshed_ns + lease / 3;
@@ -47,6 +48,7 @@ static void held_remove(tm_poller *p, tm_job *j) {
   l->prev = l->next = NULL;
   j->listed = false;
   p->nheld--;
+  j->shard->nheld--;
 }
 
 /* The job's last settle step is done (or will never be sent): it no longer

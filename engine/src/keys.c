@@ -26,7 +26,7 @@ uint32_t timers_shard_of(const char *id, size_t id_len, uint32_t n) {
 
 void tm__native_keys(tm_keys keys, const char *prefix, const char *topic,
                      uint32_t shard) {
-  static const char kind[TM_NKEYS] = {'z', 'p', 'a', 'x', 'y', 'd'};
+  static const char kind[TM_NKEYS] = {'z', 'p', 'a', 'x', 'y', 'd', 'o'};
   for (int k = 0; k < TM_NKEYS; k++)
     snprintf(keys[k], TM_KEY_MAX, "%s:{%s:%u}:%c", prefix, topic, shard,
              kind[k]);
@@ -36,12 +36,17 @@ int tm__meta_key(char *buf, const char *prefix, const char *topic) {
   return snprintf(buf, TM_KEY_MAX, "%s:{%s}:meta", prefix, topic);
 }
 
+int tm__members_key(char *buf, const char *prefix, const char *topic) {
+  return snprintf(buf, TM_KEY_MAX, "%s:{%s}:members", prefix, topic);
+}
+
 int tm__wake_channel(char *buf, const char *prefix, const char *topic) {
   return snprintf(buf, TM_KEY_MAX, "%s:wake:%s", prefix, topic);
 }
 
 int tm__wake_parse(const char *prefix, const char *chan, const char *data,
-                   const char **topic, uint32_t *shard, double *score) {
+                   const char **topic, uint32_t *shard, double *score,
+                   const char **from, size_t *from_len) {
   size_t plen = strlen(prefix);
   if (strncmp(chan, prefix, plen) != 0 || strncmp(chan + plen, ":wake:", 6))
     return -1;
@@ -50,6 +55,12 @@ int tm__wake_parse(const char *prefix, const char *chan, const char *data,
   unsigned long s = strtoul(data, &end, 10);
   if (end == data || *end != ' ' || errno || s >= TIMERS_SHARDS_MAX) return -1;
   const char *num = end + 1;
+  *from = NULL, *from_len = 0;
+  const char *blank = strchr(num, ' ');
+  if (blank) { /* "shard sender score" */
+    *from = num, *from_len = (size_t)(blank - num);
+    num = blank + 1;
+  }
   double v = strtod(num, &end);
   if (end == num || *end || !(v >= 0 && v < 1e13)) return -1;
   *topic = chan + plen + 6;

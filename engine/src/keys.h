@@ -10,6 +10,7 @@
  *   p:{t:s}:x  sorted set   dead letters: id -> when it was dead-lettered
  *   p:{t:s}:y  hash         dead letters: id -> record (attempts, time,
  *                           reason, envelope; scripts.c DEAD_LETTER)
+ *   p:{t:s}:o  hash         owned topics: owner, epoch, until (Redis ms)
  *   p:{t:s}:d:B set         tombstones (tm__timer_token, 8 bytes) of timers
  *                           acked/rejected in time bucket B = floor(Redis
  *                           time / dedup_window_ms); the key expires at
@@ -17,6 +18,7 @@
  *                           between one and two windows
  * plus, per topic:
  *   p:{t}:meta hash         "shards" -> the topic's shard count
+ *   p:{t}:members sorted set owned topics: live member ids -> expiry
  *   p:wake:t   channel      "s score" when a schedule makes a new earliest
  * The shard of an id is timers_shard_of(id) = FNV-1a-32(id) mod shards.
  * (The FASTSTREAM layout's keys are in layout_faststream.c.)
@@ -36,7 +38,12 @@
 /* A shard's keys, in the order the scripts take them (scripts.h): claim,
  * settle and the dead-letter scripts take the first TM_CORE_KEYS, settle
  * and schedule then tombstone sets named from TM_KEY_D. */
-enum { TM_KEY_Z, TM_KEY_P, TM_KEY_A, TM_KEY_X, TM_KEY_Y, TM_KEY_D, TM_NKEYS };
+enum {
+  TM_KEY_Z, TM_KEY_P, TM_KEY_A, TM_KEY_X, TM_KEY_Y, /* TM_CORE_KEYS */
+  TM_KEY_D,                                         /* tombstone base */
+  TM_KEY_O,                                         /* ownership hash */
+  TM_NKEYS
+};
 #define TM_CORE_KEYS 5
 
 typedef char tm_keys[TM_NKEYS][TM_KEY_MAX];
@@ -50,12 +57,16 @@ typedef struct tm_names {
 void tm__native_keys(tm_keys keys, const char *prefix, const char *topic,
                      uint32_t shard);
 int tm__meta_key(char *buf, const char *prefix, const char *topic);
+int tm__members_key(char *buf, const char *prefix, const char *topic);
 int tm__wake_channel(char *buf, const char *prefix, const char *topic);
 
 /* Splits a wake message: channel "p:wake:<topic>" and data "<shard>
- * <score>". Returns 0 and points *topic into chan, or -1 if it is not one. */
+ * <sender> <score>" (sender: the member id of the engine that scheduled;
+ * "<shard> <score>" is accepted too). Returns 0 and points *topic into
+ * chan and *from into data (NULL when absent), or -1 if it is not one. */
 int tm__wake_parse(const char *prefix, const char *chan, const char *data,
-                   const char **topic, uint32_t *shard, double *score);
+                   const char **topic, uint32_t *shard, double *score,
+                   const char **from, size_t *from_len);
 
 /* A fresh random id of TIMERS_ID_GEN_LEN hex digits plus NUL. Thread-safe. */
 void tm__id_generate(char *out);

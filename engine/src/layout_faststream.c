@@ -43,6 +43,8 @@ static void keys(tm_keys k, const tm_names *names, const char *topic,
            topic);
   snprintf(k[TM_KEY_D], TM_KEY_MAX, "%s:fs-tombstones:%s", names->prefix,
            topic);
+  /* Written when the topic's shard is owned (subscribe option owned). */
+  snprintf(k[TM_KEY_O], TM_KEY_MAX, "%s:fs-owner:%s", names->prefix, topic);
 }
 
 /* What Python's TimersBroker.publish writes for t: headers correlation_id

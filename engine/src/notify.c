@@ -74,11 +74,17 @@ static void on_message(tm_notify *n, const redisReply *r) {
       r->element[2]->type != REDIS_REPLY_STRING ||
       strcmp(r->element[0]->str, "message") != 0)
     return;
-  const char *topic;
+  const char *topic, *from;
+  size_t from_len;
   uint32_t shard;
   double at;
   if (tm__wake_parse(n->core->names.prefix, r->element[1]->str,
-                     r->element[2]->str, &topic, &shard, &at) != 0)
+                     r->element[2]->str, &topic, &shard, &at, &from,
+                     &from_len) != 0)
+    return;
+  /* Our own schedules hinted our pollers already. */
+  if (from && from_len == strlen(n->core->member_id) &&
+      memcmp(from, n->core->member_id, from_len) == 0)
     return;
   tm_topic *t = tm__topics_find(n->topics, topic);
   if (t && shard < t->nshards)

@@ -47,6 +47,7 @@ void tm__poller_destroy(tm_poller *p) {
    * left after a failed stop only point at jobs the lane frees. */
   for (size_t k = 0; k < p->nshards; k++) p->shards[k]->nsettle = 0;
   tm__lane_destroy(&p->lane, tm__job_free);
+  tm__owner_free(p);
   tm__free(p->shards);
   tm__conn_close(&p->conn);
   p->core = NULL;
@@ -79,6 +80,8 @@ static int64_t score_to_mono(const tm_poller *p, int64_t score_us,
 /* How long the poller may sleep. */
 static int64_t sleep_ns(tm_poller *p, bool stopping) {
   int64_t now = tm__mono_ns(), until = p->next_scan_ns;
+  int64_t own = tm__owner_next_ns(p);
+  if (own < until) until = own;
   int64_t max = (int64_t)p->core->cfg.max_sleep_ms * 1000000;
   for (size_t k = 0; k < p->nshards; k++) {
     tm_shard *s = p->shards[k];
@@ -160,12 +163,15 @@ static void *poller_main(void *arg) {
     }
     poller_sleep(p, rc == TIMERS_OK ? sleep_ns(p, stopping) : 10 * 1000000);
   }
+  tm__owner_leave(p);
   tm__conn_close(&p->conn);
   atomic_store_explicit(&p->connected, 0, memory_order_relaxed);
   return NULL;
 }
 
 int tm__poller_start(tm_poller *p) {
+  int rc = tm__owner_init(p);
+  if (rc != TIMERS_OK) return rc;
   if (pthread_create(&p->thread, NULL, poller_main, p) != 0)
     return tm__error(TIMERS_ESYS, "cannot start poller thread %d", p->index);
   p->started = true;

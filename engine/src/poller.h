@@ -24,6 +24,8 @@
 #include "lane.h"
 #include "topic.h"
 
+struct tm_members;
+
 typedef struct tm_poller {
   tm_core *core;
   tm_idle *idle;                 /* sleeping workers, woken after a push */
@@ -51,6 +53,8 @@ typedef struct tm_poller {
   int64_t backoff_ns;            /* reconnect backoff */
   uint64_t rng;                  /* retry jitter (xorshift64*) */
   tm_ratelimit log_conn, log_overrun, log_lost, log_corrupt;
+  struct tm_members *members;    /* owned topics' membership (owner.c) */
+  size_t nmembers;
 
   /* ---- written by the poller, read by stats (relaxed) */
   char pad_[64];                 /* apart from the poller-only fields */
@@ -70,8 +74,48 @@ void tm__poller_destroy(tm_poller *p);
 /* Thread-safe. */
 void tm__poller_kick(tm_poller *p);
 
+/* One call of a round trip, and the round trip (turn.c, owner.c). */
+typedef enum { CALL_SETTLE, CALL_CLAIM, CALL_OWN, CALL_MEMBERS } call_kind;
+
+typedef struct tm_call {
+  call_kind kind;
+  tm_shard *shard;   /* settle, claim, own */
+  unsigned count;    /* settle: steps sent; claim: timers asked for;
+                        members: index in p->members */
+  bool expected_due; /* claim: a known score said the shard was due */
+  char op;           /* own: 'a' or 'r' */
+} tm_call;
+
+typedef struct tm_turn {
+  tm_call *calls;
+  size_t ncalls, max_calls;
+  int64_t sent_ns;          /* monotonic, when the pipeline was written */
+  int64_t sent_wall_us;
+  bool starved;             /* a due shard got no room */
+  bool caught_up;           /* a claim got fewer timers than it asked */
+  bool stopping;
+} tm_turn;
+
 /* turn.c: one round trip; TIMERS_ECONN when the connection was lost. */
 int tm__turn(tm_poller *p, bool stopping);
+
+/* owner.c: shard ownership of owned topics (see owner.c). */
+int tm__owner_init(tm_poller *p);
+void tm__owner_free(tm_poller *p);
+/* Appends the membership heartbeats and ownership steps due now. */
+int tm__owner_append(tm_poller *p, tm_turn *t);
+void tm__owner_reply(tm_poller *p, const tm_call *c, const redisReply *r,
+                     int rr, const tm_turn *t);
+/* Whether this process may claim s now. */
+bool tm__owner_claimable(const tm_shard *s, int64_t mono);
+/* A claim or settle was fenced off: s is no longer ours. */
+void tm__owner_lost(tm_poller *p, tm_shard *s);
+/* Next monotonic time the owner logic needs a turn (INT64_MAX: none). */
+int64_t tm__owner_next_ns(const tm_poller *p);
+/* At exit: release owned shards, leave the membership (one round trip). */
+void tm__owner_leave(tm_poller *p);
+/* Calls a turn may append: per owned shard one, per topic one. */
+size_t tm__owner_max_calls(const tm_poller *p);
 
 /* inflight.c */
 void tm__held_add(tm_poller *p, tm_job *j);

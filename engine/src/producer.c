@@ -163,14 +163,16 @@ static int append_group(tm_batch *b, tm_conn *c, size_t from, size_t to) {
   }
   tm_keys keys;
   char tombs[3][TM_KEY_MAX];
-  char chan[TM_KEY_MAX] = "", shard[16], count[24];
+  char chan[TM_KEY_MAX] = "", shard[64], count[24];
   ops->keys(keys, &core->names, first->t->topic, first->shard);
   int64_t bucket = tm__tomb_bucket(tm__server_now_us(core),
                                    core->cfg.dedup_window_ms);
   for (int k = 0; k < 3; k++)
     tm__tomb_key(tombs[k], keys[TM_KEY_D], bucket - 1 + k);
   if (ops->has_wake) tm__wake_channel(chan, core->names.prefix, first->t->topic);
-  snprintf(shard, sizeof shard, "%u", first->shard);
+  /* "shard sender": the wake message names us, so our own notify thread
+   * skips it (this call hints our pollers itself) */
+  snprintf(shard, sizeof shard, "%u %s", first->shard, core->member_id);
   snprintf(count, sizeof count, "%zu", n);
   size_t a = 0;
   argv[a++] = keys[TM_KEY_Z], argv[a++] = keys[TM_KEY_P];
@@ -414,9 +416,9 @@ static int move_op(tm_conn *c, void *arg) {
   tm_keys keys;
   m->shard = timers_shard_of(o->id, strlen(o->id), m->layout.nshards);
   m->layout.ops->keys(keys, &o->e->core.names, o->topic, m->shard);
-  char score[40], chan[TM_KEY_MAX] = "", shard[16], us[32];
+  char score[40], chan[TM_KEY_MAX] = "", shard[64], us[32];
   snprintf(score, sizeof score, "%.6f", m->at);
-  snprintf(shard, sizeof shard, "%u", m->shard);
+  snprintf(shard, sizeof shard, "%u %s", m->shard, o->e->core.member_id);
   snprintf(us, sizeof us, "%lld", (long long)llround(m->at * 1e6));
   if (m->layout.ops->has_wake)
     tm__wake_channel(chan, o->e->core.names.prefix, o->topic);

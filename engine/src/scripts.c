@@ -25,10 +25,12 @@
 #define ALLOW_OOM "#!lua flags=allow-oom\n"
 #define DENY_OOM "#!lua\n"
 
-/* A WRONGTYPE error before anything is written. KEYS z, p, a, x, y, d. */
+/* A WRONGTYPE error before anything is written. KEYS z, p, a, x, y (what
+ * follows them, tombstone sets or the ownership hash, is checked where it
+ * is used). */
 #define CHECK_TYPES                                                          \
-  "local want = {'zset', 'hash', 'hash', 'zset', 'hash', 'set'}\n"          \
-  "for k = 1, math.min(#KEYS, 6) do\n"                                       \
+  "local want = {'zset', 'hash', 'hash', 'zset', 'hash'}\n"                  \
+  "for k = 1, math.min(#KEYS, 5) do\n"                                       \
   "  local ty = redis.call('TYPE', KEYS[k])['ok']\n"                         \
   "  if ty ~= 'none' and ty ~= want[k] then\n"                               \
   "    return redis.error_reply('WRONGTYPE key ' .. KEYS[k] .. ' holds a ' ..\n" \
@@ -41,6 +43,17 @@
   "local t = redis.call('TIME')\n"                                           \
   "local now = tonumber(t[1]) + tonumber(t[2]) / 1e6\n"                      \
   "local function score(s) return string.format('%.6f', s) end\n"
+
+/* Shard ownership (owned topics): a claim or settle of a process that no
+ * longer owns the shard, under the epoch it was given, changes nothing.
+ * okey: the shard's ownership hash; me "" for shared topics. */
+#define FENCE                                                                \
+  "local function fenced(okey, me, epoch)\n"                                 \
+  "  if me == '' then return false end\n"                                    \
+  "  local o = redis.call('HMGET', okey, 'owner', 'epoch', 'until')\n"       \
+  "  return not (o[1] == me and o[2] == epoch and\n"                         \
+  "              tonumber(o[3] or 0) >= now * 1000)\n"                       \
+  "end\n"
 
 /* Reads before writes: a wrong-type z, p or tombstone set fails in HMGET /
  * ZSCORE / SMISMEMBER before anything is written; a (only written when a
@@ -189,7 +202,10 @@ static const char schedule_lua[] = DENY_OOM
  * always counted in KEYS[3] (a missing entry is 0). A re-claim past
  * max_attempts (its process died in every delivery, or let every lease run
  * out) goes to the dead-letter set instead of a handler. */
-static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK DEAD_LETTER
+static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW FENCE UTF8_OK DEAD_LETTER
+    "if fenced(KEYS[6], ARGV[7], ARGV[8]) then\n"
+    "  return redis.error_reply('FENCED ' .. KEYS[6] .. ': not the owner')\n"
+    "end\n"
     "local function activation_us(blob)\n"
     "  if #blob < 11 or string.byte(blob, 1) ~= 1 then return nil end\n"
     "  return (struct.unpack('>I8', blob, 2))\n"
@@ -280,15 +296,23 @@ static const char claim_lua[] = ALLOW_OOM CHECK_TYPES NOW UTF8_OK DEAD_LETTER
     "local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\n"
     "return {now_s, lease, first[2] or '', #bad + #dead, #buried, out}\n";
 
-static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW DEAD_LETTER
+static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW FENCE DEAD_LETTER
+    "if fenced(KEYS[7], ARGV[5], ARGV[6]) then\n"
+    "  return redis.error_reply('FENCED ' .. KEYS[7] .. ': not the owner')\n"
+    "end\n"
+    "local ty = redis.call('TYPE', KEYS[6])['ok']\n"
+    "if ty ~= 'none' and ty ~= 'set' then\n"
+    "  return redis.error_reply('WRONGTYPE key ' .. KEYS[6] .. ' holds a ' ..\n"
+    "                           ty .. ', not a set')\n"
+    "end\n"
     "local lease = score(now + tonumber(ARGV[1]) / 1000)\n"
-    "local n = (#ARGV - 4) / 5\n"
+    "local n = (#ARGV - 6) / 5\n"
     /* Who still holds which token: the members whose score equals each
      * distinct token (a range query per token, not a score per member:
      * Redis prints scores slowly). */
     "local held = {}\n"
     "for k = 1, n do\n"
-    "  local token = ARGV[4 + 5 * (k - 1) + 2]\n"
+    "  local token = ARGV[6 + 5 * (k - 1) + 2]\n"
     "  if not held[token] then\n"
     "    local set = {}\n"
     "    for _, m in ipairs(redis.call('ZRANGE', KEYS[1], token, token, 'BYSCORE')) do\n"
@@ -300,7 +324,7 @@ static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW DEAD_LETTER
     "local out, gone, tombs, moves, counts, extended = {}, {}, {}, {}, {}, {}\n"
     "local buried, bury = {}, {}\n"
     "for k = 1, n do\n"
-    "  local b = 4 + 5 * (k - 1)\n"
+    "  local b = 6 + 5 * (k - 1)\n"
     "  local op, id, x = ARGV[b + 1], ARGV[b + 3], ARGV[b + 4]\n"
     "  if held[ARGV[b + 2]][id] then\n"
     "    out[k] = 1\n"
@@ -343,7 +367,7 @@ static const char settle_lua[] = ALLOW_OOM CHECK_TYPES NOW DEAD_LETTER
     "end\n"
     "if #moves > 0 then redis.call('ZADD', KEYS[1], 'XX', unpack(moves)) end\n"
     "if #extended > 0 then\n" /* the new token, as Redis prints it */
-    "  local token = redis.call('ZSCORE', KEYS[1], ARGV[4 + 5 * (extended[1] - 1) + 3])\n"
+    "  local token = redis.call('ZSCORE', KEYS[1], ARGV[6 + 5 * (extended[1] - 1) + 3])\n"
     "  for _, k in ipairs(extended) do out[k] = token end\n"
     "end\n"
     "if #counts > 0 then redis.call('HSET', KEYS[3], unpack(counts)) end\n"
@@ -399,6 +423,47 @@ static const char move_lua[] = DENY_OOM CHECK_TYPES
     "end\n"
     "return 1\n";
 
+/* A shard's ownership lease (owned topics). KEYS: the shard's ownership
+ * hash {owner, epoch, until (Redis ms)}. ARGV: me, op ('a' acquire or
+ * renew, 'r' release), ttl_ms, my epoch ("" when I hold none).
+ * 'a' returns {epoch, until}: epoch > 0 when I own it (a new epoch each
+ * time the owner changes), 0 when another process holds it until `until`.
+ * 'r' returns 1 when it was mine and is now free. */
+static const char own_lua[] = ALLOW_OOM NOW
+    "local o = redis.call('HMGET', KEYS[1], 'owner', 'epoch', 'until')\n"
+    "local owner, epoch = o[1], tonumber(o[2] or 0)\n"
+    "local held_until = tonumber(o[3] or 0)\n"
+    "local now_ms = math.floor(now * 1000)\n"
+    "local mine = owner == ARGV[1] and o[2] == ARGV[4]\n"
+    "if ARGV[2] == 'r' then\n"
+    "  if not mine then return 0 end\n"
+    "  redis.call('HSET', KEYS[1], 'until', 0)\n"
+    "  return 1\n"
+    "end\n"
+    "local until_ms = now_ms + tonumber(ARGV[3])\n"
+    "if not (mine and held_until >= now_ms) then\n"
+    "  if owner and held_until >= now_ms then return {0, held_until} end\n"
+    "  epoch = epoch + 1\n"
+    "  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'epoch', epoch)\n"
+    "end\n"
+    "redis.call('HSET', KEYS[1], 'until', until_ms)\n"
+    "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
+    "return {epoch, until_ms}\n";
+
+/* A topic's live members (owned topics). KEYS: the members sorted set (id
+ * -> expiry, Redis ms). ARGV: me, ttl_ms, op ('j' heartbeat, 'l' leave).
+ * Returns the live members (after the heartbeat). */
+static const char members_lua[] = ALLOW_OOM NOW
+    "local now_ms = math.floor(now * 1000)\n"
+    "if ARGV[3] == 'l' then\n"
+    "  redis.call('ZREM', KEYS[1], ARGV[1])\n"
+    "  return {}\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[1], now_ms + tonumber(ARGV[2]), ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now_ms)\n"
+    "redis.call('PEXPIRE', KEYS[1], 86400000)\n"
+    "return redis.call('ZRANGE', KEYS[1], 0, -1)\n";
+
 /* ARGV: ids, or none for every dead letter of the shard -> removed. */
 static const char purge_lua[] = ALLOW_OOM CHECK_TYPES
     "if #ARGV == 0 then\n"
@@ -433,5 +498,6 @@ const char *const tm__script_source[TM_SCRIPT_COUNT] = {
     [TM_SCRIPT_SETTLE] = settle_lua,     [TM_SCRIPT_CANCEL] = cancel_lua,
     [TM_SCRIPT_CLEAR] = clear_lua,       [TM_SCRIPT_META] = meta_lua,
     [TM_SCRIPT_REQUEUE] = requeue_lua,   [TM_SCRIPT_PURGE] = purge_lua,
-    [TM_SCRIPT_MOVE] = move_lua,
+    [TM_SCRIPT_MOVE] = move_lua,         [TM_SCRIPT_OWN] = own_lua,
+    [TM_SCRIPT_MEMBERS] = members_lua,
 };

@@ -32,6 +32,8 @@ typedef enum tm_script {
   TM_SCRIPT_REQUEUE,
   TM_SCRIPT_PURGE,
   TM_SCRIPT_MOVE,
+  TM_SCRIPT_OWN,
+  TM_SCRIPT_MEMBERS,
   TM_SCRIPT_COUNT
 } tm_script;
 
@@ -44,11 +46,12 @@ extern const char *const tm__script_source[TM_SCRIPT_COUNT];
  *           stored one (a retried write) or tombstoned (fired recently). */
 enum { TM_SCHEDULE_ARGS = 3, TM_SCHEDULE_STRIDE = 4, TM_SCHEDULE_KEYS = 6 };
 
-/* CLAIM     KEYS: z, p, a, x, y.
+/* CLAIM     KEYS: z, p, a, x, y, the shard's ownership hash.
  *           ARGV: lease_ms, count, flags ("a": count attempts, "u": remove
  *           members that are not UTF-8, "m": at most once, remove what is
  *           claimed instead of leasing it), max_attempts ("0": unlimited),
- *           dead_max, dead_ttl_ms.
+ *           dead_max, dead_ttl_ms, owner ("" for a shared topic), epoch.
+ *           An owner that lost the shard (FENCE) gets a "FENCED" error.
  *           Returns {now, lease, earliest score after the claim or "",
  *           self-healed count, dead-lettered count, {id, envelope, attempt,
  *           score before}...}; attempt is 0 when not counted. The lease
@@ -62,14 +65,16 @@ enum {
   TM_CLAIM_BURIED = 4,
   TM_CLAIM_ITEMS = 5,
   TM_CLAIM_REPLY_LEN = 6,
-  TM_CLAIM_ARGS = 6,
+  TM_CLAIM_ARGS = 8,
+  TM_CLAIM_KEYS = 6,
   TM_CLAIM_STRIDE = 4 /* id, envelope, attempt, score before */
 };
 
-/* SETTLE    KEYS: z, p, a, x, y, the tombstone set of the current bucket B.
+/* SETTLE    KEYS: z, p, a, x, y, the tombstone set of the current bucket B,
+ *           the shard's ownership hash.
  *           ARGV: lease_ms, the tombstone set's expiry (Unix ms, the end
  *           of bucket B + 1; "0": no tombstones), dead_max, dead_ttl_ms,
- *           then items of TM_SETTLE_STRIDE: op, token, id, x, y. Each item
+ *           owner ("" for a shared topic), epoch, then items of TM_SETTLE_STRIDE: op, token, id, x, y. Each item
  *           acts only while the member's score still equals token (the
  *           lease its holder was given):
  *             'c' commit (ack/reject): remove; x: tombstone token or ""
@@ -80,7 +85,7 @@ enum {
  *             'n' nack: score = now + x milliseconds
  *           Returns one entry per item: 0 when fenced off (the lease was
  *           lost), else 1, or for 'e' the new token. */
-enum { TM_SETTLE_ARGS = 4, TM_SETTLE_STRIDE = 5, TM_SETTLE_KEYS = 6 };
+enum { TM_SETTLE_ARGS = 6, TM_SETTLE_STRIDE = 5, TM_SETTLE_KEYS = 7 };
 
 /* CANCEL    KEYS: z, p, a. ARGV: id -> 1 removed, 0 not there.
  * CLEAR     KEYS: z, p, a -> members removed (cancel_all of one shard).
@@ -89,6 +94,9 @@ enum { TM_SETTLE_ARGS = 4, TM_SETTLE_STRIDE = 5, TM_SETTLE_KEYS = 6 };
  * PURGE     KEYS: z, p, a, x, y. ARGV: ids (none: all) -> removed.
  * MOVE      KEYS: z, p, a. ARGV: id, score, wake channel ("" none), shard,
  *           activation microseconds -> 1 moved, 0 not pending.
+ * OWN       KEYS: ownership hash. ARGV: me, 'a'|'r', ttl_ms, my epoch
+ *           -> 'a': {epoch (0: another owner), until ms}; 'r': 0|1.
+ * MEMBERS   KEYS: members set. ARGV: me, ttl_ms, 'j'|'l' -> live members.
  * META      KEYS: meta; ARGV: shards to record ("" only reads) -> the
  *           recorded value as stored (a string, or nil). */
 

@@ -136,7 +136,7 @@ static int set_topic_key(timers_settings *s, const char *topic,
     return tm__error(TIMERS_EINVAL, "[topic %s] %s: unknown key; allowed "
                      "shards, lease_ms, max_inflight, max_handler_ms, max_attempts, "
                      "retry_min_ms, retry_max_ms, dead_letter_rejects, at_most_once, "
-                     "layout", topic, key);
+                     "owned, layout", topic, key);
   int v, rc = TIMERS_OK;
   if (f->kind == TM_FIELD_LAYOUT) {
     if ((v = tm__layout_parse(value)) < 0)

@@ -72,6 +72,9 @@ static void shard_snapshot(timers_shard_stats *out, tm_shard *sh) {
   add_counters(&out->counters, &sh->counters);
   out->state = (timers_shard_state)atomic_load_explicit(&sh->state,
                                                          memory_order_relaxed);
+  if (out->state == TIMERS_SHARD_OK && sh->topic->owned_shards &&
+      atomic_load_explicit(&sh->standby, memory_order_relaxed))
+    out->state = TIMERS_SHARD_STANDBY;
   if (!atomic_load_explicit(&sh->owner->connected, memory_order_relaxed))
     out->state = TIMERS_SHARD_DISCONNECTED;
   out->consecutive_errors =

@@ -54,6 +54,14 @@ typedef struct tm_shard {
   /* owner: settle steps waiting for the next round trip */
   tm_settle *settle;
   size_t nsettle, settle_cap;
+  /* owner: shard ownership (owned topics, owner.c) */
+  bool owned;                /* we hold its ownership lease, under epoch */
+  bool wanted;               /* the membership says it should be ours */
+  char epoch[24];
+  int64_t own_until_ns;      /* monotonic, conservative end of our lease */
+  int64_t own_next_ns;       /* next acquire / renew attempt */
+  unsigned nheld;            /* jobs held (leases), for a clean release */
+  _Atomic int standby;       /* read by stats: another process owns it */
   /* owner: failing claims back off (capped exponential) */
   int64_t backoff_ns, retry_at_ns;
   tm_ratelimit errlog;
@@ -74,6 +82,8 @@ struct tm_topic {
   int retry_min_ms, retry_max_ms; /* NACK backoff */
   bool dead_letter_rejects;      /* REJECT dead-letters instead of dropping */
   bool at_most_once;             /* a claim removes; no lease, no settle */
+  bool owned_shards;             /* shards owned by one process at a time */
+  char *members_key;             /* owned: the topic's membership set */
   char claim_flags[8];           /* CLAIM's flags: the layout's, "m" */
   uint32_t nshards;
   tm_shard *shards;              /* owned, nshards */

@@ -25,6 +25,7 @@ static void topic_free(tm_topic *t) {
     tm__free(t->shards[i].settle);
   }
   tm__free(t->shards);
+  tm__free(t->members_key);
   tm__free(t->name);
   tm__free(t);
 }
@@ -165,6 +166,7 @@ static int shard_init(tm_shard *s, tm_topic *t, uint32_t i,
   s->index = i;
   atomic_init(&s->next_due_us, 0); /* unknown: look at once */
   atomic_init(&s->hint_us, INT64_MAX);
+  atomic_init(&s->standby, t->owned_shards);
   t->ops->keys(keys, &core->names, t->name, i);
   for (int k = 0; k < TM_NKEYS; k++)
     if (!(s->keys[k] = tm__strdup(keys[k])))
@@ -193,11 +195,20 @@ static tm_topic *topic_new(const tm_core *core, const char *name,
   if (t->retry_max_ms < t->retry_min_ms) t->retry_max_ms = t->retry_min_ms;
   t->dead_letter_rejects = o->dead_letter_rejects && t->ops->has_dead_letters;
   t->at_most_once = o->at_most_once != 0;
+  t->owned_shards = o->owned != 0;
+  if (t->owned_shards) {
+    char key[TM_KEY_MAX];
+    if (t->ops->has_meta)
+      tm__members_key(key, core->names.prefix, name);
+    else
+      snprintf(key, sizeof key, "%s:fs-members:%s", core->names.prefix, name);
+    t->members_key = tm__strdup(key);
+  }
   snprintf(t->claim_flags, sizeof t->claim_flags, "%s%s", t->ops->claim_flags,
            t->at_most_once ? "m" : "");
   t->nshards = option_shards(core, o, t->ops);
   t->shards = tm__calloc(t->nshards, sizeof *t->shards);
-  bool ok = t->name && t->shards;
+  bool ok = t->name && t->shards && (!t->owned_shards || t->members_key);
   for (uint32_t i = 0; ok && i < t->nshards; i++)
     ok = shard_init(&t->shards[i], t, i, core) == TIMERS_OK;
   if (!ok) {

@@ -32,24 +32,18 @@
  * TM_BACKLOG_BATCHES batches, so a backlog on few shards pipelines claims. */
 enum { TM_BACKLOG_BATCHES = 4 };
 
-typedef enum { CALL_SETTLE, CALL_CLAIM } call_kind;
+/* The (member, epoch) an owned shard's calls carry; "" for shared. */
+static const char *owner_of(const tm_poller *p, const tm_shard *s) {
+  return s->topic->owned_shards ? p->core->member_id : "";
+}
+static const char *epoch_of(const tm_shard *s) {
+  return s->topic->owned_shards ? s->epoch : "";
+}
 
-typedef struct tm_call {
-  call_kind kind;
-  tm_shard *shard;
-  unsigned count;    /* settle: steps sent; claim: timers asked for */
-  bool expected_due; /* claim: a known score said the shard was due */
-} tm_call;
-
-typedef struct tm_turn {
-  tm_call *calls;
-  size_t ncalls, max_calls;
-  int64_t sent_ns;          /* monotonic, when the pipeline was written */
-  int64_t sent_wall_us;
-  bool starved;             /* a due shard got no room */
-  bool caught_up;           /* a claim got fewer timers than it asked */
-  bool stopping;
-} tm_turn;
+/* Whether a reply says the shard's ownership was lost (scripts.c FENCE). */
+static bool is_fenced(const redisReply *r) {
+  return r && r->type == REDIS_REPLY_ERROR && strncmp(r->str, "FENCED", 6) == 0;
+}
 
 /* ---------------------------------------------------------------- settle */
 
@@ -127,10 +121,13 @@ static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
   for (int k = 0; k < TM_CORE_KEYS; k++)
     argv[a] = s->keys[k], len[a++] = strlen(s->keys[k]);
   argv[a] = tkey, len[a++] = strlen(tkey);
+  argv[a] = s->keys[TM_KEY_O], len[a++] = strlen(s->keys[TM_KEY_O]);
   argv[a] = lease, len[a++] = strlen(lease);
   argv[a] = expire, len[a++] = strlen(expire);
   argv[a] = dmax, len[a++] = strlen(dmax);
   argv[a] = dttl, len[a++] = strlen(dttl);
+  argv[a] = owner_of(p, s), len[a++] = strlen(owner_of(p, s));
+  argv[a] = epoch_of(s), len[a++] = strlen(epoch_of(s));
   for (unsigned k = 0; k < n; k++) {
     tm_settle *st = &s->settle[k];
     const char *x, *y;
@@ -145,7 +142,7 @@ static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
   rc = tm__conn_append_script(&p->conn, TM_SCRIPT_SETTLE, TM_SETTLE_KEYS,
                               (int)argc, argv, len);
   if (rc == TIMERS_OK)
-    t->calls[t->ncalls++] = (tm_call){CALL_SETTLE, s, n, false};
+    t->calls[t->ncalls++] = (tm_call){CALL_SETTLE, s, n, false, 0};
 out:
   tm__free(argv), tm__free(len), tm__free(scratch);
   return rc;
@@ -199,24 +196,28 @@ static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
   snprintf(max, sizeof max, "%d", tp->max_attempts);
   snprintf(dmax, sizeof dmax, "%d", p->core->cfg.dead_max);
   snprintf(dttl, sizeof dttl, "%d", p->core->cfg.dead_ttl_ms);
-  enum { ARGC = TM_CORE_KEYS + TM_CLAIM_ARGS };
+  enum { ARGC = TM_CLAIM_KEYS + TM_CLAIM_ARGS };
   const char *argv[ARGC];
   size_t len[ARGC];
   for (int k = 0; k < TM_CORE_KEYS; k++) argv[k] = s->keys[k];
+  argv[TM_CORE_KEYS] = s->keys[TM_KEY_O];
   const char *args[TM_CLAIM_ARGS] = {lease, count, tp->claim_flags,
-                                     max,   dmax,  dttl};
-  for (int k = 0; k < TM_CLAIM_ARGS; k++) argv[TM_CORE_KEYS + k] = args[k];
+                                     max,   dmax,  dttl,
+                                     owner_of(p, s), epoch_of(s)};
+  for (int k = 0; k < TM_CLAIM_ARGS; k++) argv[TM_CLAIM_KEYS + k] = args[k];
   for (int k = 0; k < ARGC; k++) len[k] = strlen(argv[k]);
-  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_CLAIM, TM_CORE_KEYS,
+  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_CLAIM, TM_CLAIM_KEYS,
                                   ARGC, argv, len);
   if (rc == TIMERS_OK)
-    t->calls[t->ncalls++] = (tm_call){CALL_CLAIM, s, n, expected};
+    t->calls[t->ncalls++] = (tm_call){CALL_CLAIM, s, n, expected, 0};
   return rc;
 }
 
 static bool shard_due_now(tm_shard *s, int64_t now_us, int64_t mono) {
-  return tm__shard_due(s) <= now_us && mono >= s->retry_at_ns;
+  return tm__shard_due(s) <= now_us && mono >= s->retry_at_ns &&
+         tm__owner_claimable(s, mono);
 }
+
 
 /* Claims every due shard for an equal share of the turn's budget (equal
  * shares keep the last of many due shards from starving). A share over
@@ -233,6 +234,8 @@ static int append_claims(tm_poller *p, tm_turn *t) {
   for (size_t k = 0; k < p->nshards && ndue; k++) {
     tm_shard *s = p->shards[(p->rotor + k) % p->nshards];
     if (!shard_due_now(s, now_us, mono)) continue;
+    /* 0: unknown (start, reconnect, new owner): a look, not an expectation */
+    bool known = atomic_load_explicit(&s->next_due_us, memory_order_relaxed) > 0;
     unsigned share = budget / ndue--;
     if (share == 0) share = budget;
     for (bool first = true; t->ncalls < t->max_calls; first = false) {
@@ -247,7 +250,7 @@ static int append_claims(tm_poller *p, tm_turn *t) {
       }
       /* Only the first claim of a shard expects timers for sure: an empty
        * one after it means the backlog ended, not contention. */
-      int rc = append_claim(p, s, t, n, first);
+      int rc = append_claim(p, s, t, n, first && known);
       if (rc != TIMERS_OK) {
         atomic_fetch_sub_explicit(&s->topic->inflight, (int)n,
                                   memory_order_relaxed);
@@ -388,6 +391,8 @@ static void finish_claim(tm_poller *p, tm_call *c, const redisReply *r,
   if (rr == TIMERS_OK) {
     claim_succeeded(p, s);
     got = take_claim(p, c, r, t);
+  } else if (rr == TIMERS_EREDIS && is_fenced(r)) {
+    tm__owner_lost(p, s);
   } else if (rr == TIMERS_EREDIS) {
     claim_failed(p, s);
   }
@@ -411,9 +416,15 @@ static void finish_settle(tm_poller *p, tm_call *c, const redisReply *r,
   tm_shard *s = c->shard;
   bool ok = rr == TIMERS_OK && r->type == REDIS_REPLY_ARRAY &&
             r->elements == c->count;
-  if (ok || (t->stopping &&
-             tm__mono_ns() >= atomic_load_explicit(&p->core->drain_deadline_ns,
-                                                   memory_order_relaxed))) {
+  /* Fenced off: the shard is another's, and so are these timers' leases
+   * (they run out there); the steps are dropped. Past the drain deadline
+   * of a stop, failing steps are dropped too (leases run out). */
+  bool fenced = rr == TIMERS_EREDIS && is_fenced(r);
+  if (fenced) tm__owner_lost(p, s);
+  if (ok || fenced ||
+      (t->stopping &&
+       tm__mono_ns() >= atomic_load_explicit(&p->core->drain_deadline_ns,
+                                             memory_order_relaxed))) {
     for (unsigned k = 0; k < c->count; k++)
       tm__settled(p, &s->settle[k], ok ? r->element[k] : NULL);
     settle_consume(s, c->count);
@@ -435,8 +446,10 @@ static int read_replies(tm_poller *p, tm_turn *t) {
     if (rr == TIMERS_ECONN) rc = rr;
     if (c->kind == CALL_CLAIM)
       finish_claim(p, c, r, rr, t);
-    else
+    else if (c->kind == CALL_SETTLE)
       finish_settle(p, c, r, rr, t);
+    else
+      tm__owner_reply(p, c, r, rr, t);
     if (r) freeReplyObject(r);
   }
   return rc;
@@ -461,7 +474,8 @@ static void adapt_budget(tm_poller *p, const tm_turn *t) {
 }
 
 int tm__turn(tm_poller *p, bool stopping) {
-  size_t max_calls = 2 * p->nshards + TM_BACKLOG_BATCHES + 1;
+  size_t max_calls =
+      2 * p->nshards + TM_BACKLOG_BATCHES + 1 + tm__owner_max_calls(p);
   tm_call calls_small[64];
   tm_turn t = {.calls = max_calls <= 64 ? calls_small
                                         : tm__malloc(sizeof(tm_call) * max_calls),
@@ -470,7 +484,7 @@ int tm__turn(tm_poller *p, bool stopping) {
   if (!t.calls) return tm__error(TIMERS_ENOMEM, "out of memory");
   t.sent_ns = tm__mono_ns();
   t.sent_wall_us = tm__secs_to_us(tm__wall());
-  int rc = TIMERS_OK;
+  int rc = tm__owner_append(p, &t);
   for (size_t k = 0; k < p->nshards && rc == TIMERS_OK; k++) {
     tm_shard *s = p->shards[k];
     if (s->nsettle && t.sent_ns >= s->retry_at_ns)
