@@ -98,6 +98,8 @@ static void usage(FILE *out) {
 "                  or gentle (all alike: claim 1, ring 16, 4 workers)\n"
 "  --batches B     mixed: batches mix topics (default); single: one topic each\n"
 "  --workers N     every engine runs N worker threads (default: its shape's)\n"
+"  --owned         every test topic's shards are owned (one engine each)\n"
+"  --shards N      the multi-shard topics get N shards (default 8 or so)\n"
 "  --dir BASE      where the run folder is made (default $TMPDIR or /tmp)\n"
 "  --keep          keep the run folder (logs) even when the run passes\n"
 "  --verbose       list every fault in the summary\n"
@@ -149,6 +151,8 @@ static int parse_options(int argc, char **argv, options *o) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--keep") == 0) { o->keep = true; continue; }
     if (strcmp(a, "--verbose") == 0) { o->verbose = true; continue; }
+    /* Passed to every process through the environment (tt_plan_init). */
+    if (strcmp(a, "--owned") == 0) { setenv("TORTURE_OWNED", "1", 1); continue; }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);
       exit(0);
@@ -164,6 +168,8 @@ static int parse_options(int argc, char **argv, options *o) {
     else if (strcmp(a, "--dir") == 0) o->base = v;
     else if (strcmp(a, "--examples") == 0) o->examples = atoi(v);
     else if (strcmp(a, "--workers") == 0) o->workers = atoi(v);
+    else if (strcmp(a, "--shards") == 0 && atoi(v) > 0 && atoi(v) <= 4096)
+      setenv("TORTURE_SHARDS", v, 1);
     else if (strcmp(a, "--shape") == 0 && (!strcmp(v, "random") || !strcmp(v, "gentle")))
       o->gentle = strcmp(v, "gentle") == 0;
     else if (strcmp(a, "--batches") == 0 && (!strcmp(v, "mixed") || !strcmp(v, "single")))

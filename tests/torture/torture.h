@@ -54,6 +54,7 @@ typedef struct tt_topic {
   int nack_permille;   /* per attempt (attempts 1..TT_NACK_MAX_ATTEMPT)    */
   int reject_permille; /* of the final outcomes                            */
   bool poison;         /* the dedicated topic of the wrong-type fault      */
+  bool owned;          /* shards owned by one engine at a time            */
 } tt_topic;
 
 #define TT_NACK_MAX_ATTEMPT 3 /* later attempts never NACK: every chain ends */
@@ -65,7 +66,10 @@ typedef struct tt_plan {
   int lease_max_ms;              /* of the test topics                    */
 } tt_plan;
 
-/* The topics and their rules for a seed. Same result in every process. */
+/* The topics and their rules for a seed. Same result in every process:
+ * the driver passes its --owned / --shards to the others through the
+ * environment (TORTURE_OWNED=1: every test topic owned; TORTURE_SHARDS=N:
+ * the multi-shard topics get N shards). */
 void tt_plan_init(tt_plan *p, uint64_t seed);
 /* Index of a topic name, or -1. */
 int tt_topic_index(const tt_plan *p, const char *name);

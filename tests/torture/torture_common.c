@@ -98,6 +98,13 @@ void tt_plan_init(tt_plan *p, uint64_t seed) {
     if (p->topics[i].lease_ms > p->lease_max_ms)
       p->lease_max_ms = p->topics[i].lease_ms;
   }
+  const char *owned = getenv("TORTURE_OWNED");
+  const char *shards = getenv("TORTURE_SHARDS");
+  for (int i = 0; i < p->ntopics; i++) {
+    p->topics[i].owned = owned && strcmp(owned, "1") == 0;
+    if (shards && atoi(shards) > 0 && p->topics[i].shards > 1)
+      p->topics[i].shards = atoi(shards);
+  }
   tt_topic *poison = &p->topics[p->ntopics++];
   topic_set(poison, "poison", TT_POISON_SHARDS, 1000, 0, 0, 0);
   poison->poison = true;

@@ -153,6 +153,7 @@ static void configure(timers_config *cfg, const char *redis,
   cfg->max_sleep_ms = s->max_sleep_ms;
   cfg->command_timeout_ms = s->command_timeout_ms;
   cfg->drain_timeout_ms = s->drain_timeout_ms;
+  cfg->owner_ttl_ms = 1500; /* owned topics: takeover within 1.5 s */
   cfg->retry_ms = 1000;
   cfg->log = engine_log;
   cfg->log_level = TIMERS_LOG_WARN;
@@ -163,9 +164,13 @@ static int subscribe_all(timers_engine *e, const tt_engine_shape *s) {
     const tt_topic *t = &g.plan.topics[i];
     /* The engine extends a running handler's lease up to max_handler_ms
      * (oracle.c handler_dup_threshold_s allows duplicates only past it). */
+    /* max_attempts unlimited: the oracle wants every timer's final
+     * outcome (dead letters are test_retries' business). */
     timers_subscribe_options o = {
         .lease_ms = t->lease_ms,
         .max_handler_ms = t->max_handler_ms,
+        .max_attempts = -1,
+        .owned = t->owned,
         .shards = t->shards,
         .max_inflight = t->poison ? 0 : s->max_inflight,
         .layout = TIMERS_LAYOUT_NATIVE,
