@@ -321,6 +321,33 @@ static void test_reschedule(void) {
   fired_log_free(&s.log);
 }
 
+/* At most once: claimed means gone; a crash after the claim loses it, a
+ * NACK cannot redeliver; each timer runs exactly once here. */
+static void test_at_most_once(void) {
+  script s;
+  script_init(&s, 1, TIMERS_ACK); /* attempt 1 NACKs: no redelivery */
+  timers_subscribe_options o = {.at_most_once = 1};
+  timers_engine *e = engine_for("retry.once", &s, &o, 0);
+  enum { N = 200 };
+  timers_timer ts[N];
+  char ids[N][8];
+  for (int k = 0; k < N; k++) {
+    snprintf(ids[k], sizeof ids[k], "o%d", k);
+    ts[k] = timer_in("retry.once", ids[k], 0);
+  }
+  CHECK_OK(timers_schedule_batch(e, ts, N, NULL));
+  CHECK(fired_wait_distinct(&s.log, N, 20000));
+  sleep_ms(1500); /* past any backoff a NACK would have had */
+  CHECK_EQ_INT(fired_log_total(&s.log), N);
+  timers_topic_depth *d = NULL;
+  CHECK_OK(timers_topic_depth_get(e, "retry.once", &d));
+  CHECK_EQ_INT(d->total.pending, 0);
+  timers_topic_depth_free(d);
+  CHECK_EQ_INT(redis_server_int(&rs, "EXISTS timers:{retry.once:0}:a"), 0);
+  timers_engine_destroy(e);
+  fired_log_free(&s.log);
+}
+
 int main(void) {
   test_redis_start(&rs, false);
   TEST_RUN(test_backoff);
@@ -330,6 +357,7 @@ int main(void) {
   TEST_RUN(test_crash_loop);
   TEST_RUN(test_bounds_and_list);
   TEST_RUN(test_reschedule);
+  TEST_RUN(test_at_most_once);
   test_redis_stop(&rs);
   printf("test_retries: ok\n");
   return 0;

@@ -271,6 +271,11 @@ typedef struct timers_subscribe_options {
   int dead_letter_rejects; /* 1: REJECT moves the timer to the dead-letter
                               set (with timers_set_reason's reason)
                               instead of dropping it                      */
+  int at_most_once;  /* 1: a claim removes the timer (no lease): never
+                        delivered twice, but lost if its process dies
+                        before the handler runs; outcomes do nothing
+                        (NACK and RELEASE cannot redeliver). The cheapest
+                        delivery. stop() still runs every claimed one.   */
   int shards;        /* 0: the engine's shards (FASTSTREAM: always 1)     */
   timers_layout layout;
 } timers_subscribe_options;

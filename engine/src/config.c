@@ -92,6 +92,8 @@ const tm_field tm__topic_fields[] = {
      offsetof(timers_subscribe_options, retry_max_ms), 1, 86400000},
     {"topic", "dead_letter_rejects", TM_FIELD_INT,
      offsetof(timers_subscribe_options, dead_letter_rejects), 0, 1},
+    {"topic", "at_most_once", TM_FIELD_INT,
+     offsetof(timers_subscribe_options, at_most_once), 0, 1},
     {"topic", "shards", TM_FIELD_INT,
      offsetof(timers_subscribe_options, shards), 1, TIMERS_SHARDS_MAX},
     {"topic", "layout", TM_FIELD_LAYOUT,

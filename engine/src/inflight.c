@@ -170,6 +170,10 @@ static void take_back(tm_poller *p, tm_job *j) {
     return;
   }
   record_run(p, j);
+  if (j->shard->topic->at_most_once) { /* removed at claim: nothing to settle */
+    tm__job_free(j);
+    return;
+  }
   held_remove(p, j);
   queue_outcome(p, j, outcome_step(p, j));
 }

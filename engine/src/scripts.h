@@ -46,7 +46,8 @@ enum { TM_SCHEDULE_ARGS = 3, TM_SCHEDULE_STRIDE = 4, TM_SCHEDULE_KEYS = 6 };
 
 /* CLAIM     KEYS: z, p, a, x, y.
  *           ARGV: lease_ms, count, flags ("a": count attempts, "u": remove
- *           members that are not UTF-8), max_attempts ("0": unlimited),
+ *           members that are not UTF-8, "m": at most once, remove what is
+ *           claimed instead of leasing it), max_attempts ("0": unlimited),
  *           dead_max, dead_ttl_ms.
  *           Returns {now, lease, earliest score after the claim or "",
  *           self-healed count, dead-lettered count, {id, envelope, attempt,

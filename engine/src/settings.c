@@ -135,7 +135,8 @@ static int set_topic_key(timers_settings *s, const char *topic,
   if (!f)
     return tm__error(TIMERS_EINVAL, "[topic %s] %s: unknown key; allowed "
                      "shards, lease_ms, max_inflight, max_handler_ms, max_attempts, "
-                     "retry_min_ms, retry_max_ms, dead_letter_rejects, layout", topic, key);
+                     "retry_min_ms, retry_max_ms, dead_letter_rejects, at_most_once, "
+                     "layout", topic, key);
   int v, rc = TIMERS_OK;
   if (f->kind == TM_FIELD_LAYOUT) {
     if ((v = tm__layout_parse(value)) < 0)

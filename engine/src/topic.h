@@ -73,6 +73,8 @@ struct tm_topic {
   int max_attempts;              /* 0: unlimited (no dead letters) */
   int retry_min_ms, retry_max_ms; /* NACK backoff */
   bool dead_letter_rejects;      /* REJECT dead-letters instead of dropping */
+  bool at_most_once;             /* a claim removes; no lease, no settle */
+  char claim_flags[8];           /* CLAIM's flags: the layout's, "m" */
   uint32_t nshards;
   tm_shard *shards;              /* owned, nshards */
   /* Claimed and not yet back from a worker, reserved by pollers before a

@@ -192,6 +192,9 @@ static tm_topic *topic_new(const tm_core *core, const char *name,
   t->retry_max_ms = o->retry_max_ms ? o->retry_max_ms : core->cfg.retry_max_ms;
   if (t->retry_max_ms < t->retry_min_ms) t->retry_max_ms = t->retry_min_ms;
   t->dead_letter_rejects = o->dead_letter_rejects && t->ops->has_dead_letters;
+  t->at_most_once = o->at_most_once != 0;
+  snprintf(t->claim_flags, sizeof t->claim_flags, "%s%s", t->ops->claim_flags,
+           t->at_most_once ? "m" : "");
   t->nshards = option_shards(core, o, t->ops);
   t->shards = tm__calloc(t->nshards, sizeof *t->shards);
   bool ok = t->name && t->shards;

@@ -203,7 +203,7 @@ static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
   const char *argv[ARGC];
   size_t len[ARGC];
   for (int k = 0; k < TM_CORE_KEYS; k++) argv[k] = s->keys[k];
-  const char *args[TM_CLAIM_ARGS] = {lease, count, tp->ops->claim_flags,
+  const char *args[TM_CLAIM_ARGS] = {lease, count, tp->claim_flags,
                                      max,   dmax,  dttl};
   for (int k = 0; k < TM_CLAIM_ARGS; k++) argv[TM_CORE_KEYS + k] = args[k];
   for (int k = 0; k < ARGC; k++) len[k] = strlen(argv[k]);
@@ -344,7 +344,7 @@ static unsigned take_claim(tm_poller *p, tm_call *c, const redisReply *r,
       continue;
     tm_job *j = job_new(s, f, lease, t->sent_ns);
     if (!j) break; /* OOM: the lease runs out, then it is claimed again */
-    tm__held_add(p, j);
+    if (!s->topic->at_most_once) tm__held_add(p, j); /* else: no lease */
     tm__ring_push_spmc(&p->lane.work, j); /* cannot fail: out <= capacity */
     got++;
   }
