@@ -186,9 +186,12 @@ static void sample_topics(const timers_config *d) {
       "\n; Per-topic options (also set through timers_subscribe_options);\n"
       "; absent or 0: the [engine] value. max_attempts -1: unlimited;\n"
       "; dead_letter_rejects = 1: a REJECT moves the timer to the\n"
-      "; dead-letter set instead of dropping it. layout native (this\n"
-      "; engine's shards) or faststream (one shard, shared with Python\n"
-      "; services; no attempts are counted there, and no dead letters).\n"
+      "; dead-letter set instead of dropping it. at_most_once = 1: a claim\n"
+      "; removes the timer (no lease): never delivered twice, lost if its\n"
+      "; process dies first; NACK and RELEASE cannot redeliver. layout\n"
+      "; native (this engine's shards) or faststream (one shard, shared\n"
+      "; with Python services; no attempts are counted there, and no dead\n"
+      "; letters).\n"
       "; [topic orders]\n"
       "; shards = 16\n"
       "; lease_ms = 60000\n"
@@ -198,6 +201,7 @@ static void sample_topics(const timers_config *d) {
       "; retry_min_ms = 500\n"
       "; retry_max_ms = 60000\n"
       "; dead_letter_rejects = 1\n"
+      "; at_most_once = 0\n"
       "; layout = native\n",
       d->faststream_timeline_key, d->faststream_payloads_key);
 }
