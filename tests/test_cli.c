@@ -2,10 +2,12 @@
  * test_cli.c - the `timers` command line, run as a program against a
  * private redis-server: schedule (argument and stdin payloads, --in, --at,
  * --header, --content-type), show, pending (its three output forms),
- * cancel, cancel-all, listen (--count hands extras back), stats (--json,
- * --prometheus), config check, --compat and [topic NAME] layouts (topics
- * and ids each layout accepts, and refuses), load's [topic load.N]
- * settings, and the exit codes.
+ * cancel, cancel-all, move, listen (--count hands extras back,
+ * --nack-delay), dead list/show/requeue/purge (dead letters made by listen
+ * --reject and --nack on topics configured for them), stats (--json,
+ * --prometheus, dead counts), config check and sample, --compat and
+ * [topic NAME] layouts (topics and ids each layout accepts, and refuses),
+ * load's [topic load.N] settings, and the exit codes.
  *
  * Each run forks and execs the binary (TIMERS_CLI_PATH) with pipes for
  * stdin, stdout and stderr and a deadline: a run that outlives it is
@@ -694,6 +696,302 @@ static void test_listen_count_release(void) {
   }
 }
 
+/* Every key `config check` lists (each section's, and a [topic NAME]'s)
+ * is in the sample: set in [redis], [engine] and [faststream], commented
+ * out in the example [topic orders]. */
+static void test_config_sample_keys(void) {
+  char path[300];
+  snprintf(path, sizeof path, "%s/keys.ini", g_dir);
+  write_file(path, "[topic x]\nshards = 2\n");
+  CHECK_RUN(0, RUN("config", "sample"));
+  static char sample[OUT_CAP + 1] = "\n";
+  memcpy(sample + 1, g_res.out, strlen(g_res.out) + 1);
+  CHECK_RUN(0, RUN("config", "check", path));
+  bool topic = false;
+  size_t keys = 0;
+  for (char *line = strtok(g_res.out, "\n"); line; line = strtok(NULL, "\n")) {
+    if (line[0] == '[') {
+      topic = strncmp(line, "[topic ", 7) == 0;
+      continue;
+    }
+    char want[128];
+    snprintf(want, sizeof want, "\n%s%.*s =", topic ? "; " : "",
+             (int)strcspn(line, " "), line);
+    CHECK_MSG(strstr(sample, want) != NULL,
+              "`config sample` lacks '%s' (from `config check`: %s)",
+              want + 1, line);
+    keys++;
+  }
+  CHECK_MSG(keys >= 35, "only %zu keys listed", keys);
+}
+
+/* A settings file giving topics dead letters: dl keeps rejected timers
+ * (2 shards), dn dead-letters a timer at its first nack, fsd has the
+ * faststream layout (no dead-letter set). */
+static const char *dead_config(void) {
+  static char path[300];
+  snprintf(path, sizeof path, "%s/dead.ini", g_dir);
+  write_file(path, "[topic dl]\ndead_letter_rejects = 1\nshards = 2\n"
+                   "[topic dn]\nmax_attempts = 1\n"
+                   "[topic fsd]\nlayout = faststream\n");
+  return path;
+}
+
+/* The first line of text that holds needle, copied into buf. */
+static const char *line_with(const char *text, const char *needle, char *buf,
+                             size_t cap) {
+  const char *p = strstr(text, needle);
+  CHECK_MSG(p != NULL, "'%s' not in:\n%s", needle, text);
+  while (p > text && p[-1] != '\n') p--;
+  snprintf(buf, cap, "%.*s", (int)strcspn(p, "\n"), p);
+  return buf;
+}
+
+/* Rejected timers of a dead_letter_rejects topic land in the dead-letter
+ * set: dead list (three forms, in the order they died), dead show (text
+ * and JSON, --full), stats' dead counts. */
+static void test_dead_list_show(void) {
+  const char *cfg = dead_config();
+  char big[301];
+  memset(big, 'x', 300);
+  big[300] = '\0';
+  const char *payloads[] = {"payload 1", "payload 2", big};
+  for (int i = 0; i < 3; i++) {
+    char id[16], h[16];
+    snprintf(id, sizeof id, "d-%d", i + 1);
+    snprintf(h, sizeof h, "h=%d", i + 1);
+    CHECK_RUN(0, RUN("schedule", "dl", payloads[i], "--id", id, "--header",
+                     h, "--config", cfg));
+  }
+  CHECK_RUN(0, RUN("listen", "dl", "--reject", "--count", "3", "--timeout",
+                   "10s", "--config", cfg));
+  CHECK_EQ_INT(count_lines(g_res.out), 3);
+  CHECK_RUN(0, RUN("pending", "dl"));
+  CHECK_EQ_INT(count_lines(g_res.out), 0);
+
+  CHECK_RUN(0, RUN("dead", "list", "dl"));
+  CHECK_EQ_INT(count_lines(g_res.out), 3);
+  char prev[64] = "", line[128];
+  for (const char *p = g_res.out; *p; p = strchr(p, '\n') + 1) {
+    snprintf(line, sizeof line, "%.*s", (int)strcspn(p, "\n"), p);
+    const char *at = strchr(line, ' ');
+    CHECK_MSG(at && strncmp(line, "d-", 2) == 0 && strlen(at + 1) == 24,
+              "dead list line '%s'", line);
+    CHECK_MSG(strcmp(prev, at + 1) <= 0, "not in the order they died:\n%s",
+              g_res.out);
+    snprintf(prev, sizeof prev, "%s", at + 1);
+  }
+  CHECK_HAS(g_res.out, "d-1 ");
+  CHECK_HAS(g_res.out, "d-3 ");
+  CHECK_RUN(0, RUN("dead", "list", "dl", "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_EQ_INT(count_lines(g_res.out), 3);
+  CHECK_HAS(g_res.out, "{\"id\":\"d-2\",\"dead_at\":\"");
+  CHECK_RUN(0, RUN("dead", "list", "dl", "-0"));
+  size_t nuls = 0;
+  for (size_t i = 0; i < g_res.out_len; i++) nuls += g_res.out[i] == '\0';
+  CHECK_EQ_INT(nuls, 3);
+  CHECK(memchr(g_res.out, '\n', g_res.out_len) == NULL);
+  CHECK_RUN(0, RUN("dead", "list", "dl", "--limit", "1"));
+  CHECK_EQ_INT(count_lines(g_res.out), 1);
+  CHECK_RUN(2, RUN("dead", "list", "dl", "-0", "--json"));
+  CHECK_RUN(2, RUN("dead", "list", "dl", "--full"));
+  CHECK_HAS(g_res.err, "unknown option '--full'");
+
+  CHECK_RUN(0, RUN("dead", "show", "dl", "d-1"));
+  CHECK_HAS(g_res.out, "id:        d-1\ntopic:     dl\nshard:     ");
+  CHECK_HAS(line_with(g_res.out, "dead:", line, sizeof line), " ago)");
+  CHECK_HAS(g_res.out, "attempts:  1\nreason:    rejected\ndue:       ");
+  CHECK_HAS(g_res.out,
+            "headers:   1\n  h=1\npayload:   9 bytes\n  payload 1\n");
+  CHECK_RUN(0, RUN("dead", "show", "dl", "d-1", "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_HAS(g_res.out, "{\"id\":\"d-1\",\"topic\":\"dl\",\"shard\":");
+  CHECK_HAS(g_res.out, "\"attempts\":1,\"reason\":\"rejected\","
+                       "\"activate_at\":\"");
+  CHECK_HAS(g_res.out, "\"headers\":{\"h\":\"1\"},\"payload_len\":9,"
+                       "\"payload\":\"payload 1\"}");
+  CHECK_RUN(0, RUN("dead", "show", "dl", "d-3"));
+  CHECK_HAS(g_res.out, "payload:   300 bytes (truncated; --full for all)");
+  CHECK_RUN(0, RUN("dead", "show", "dl", "d-3", "--full", "--json"));
+  CHECK_HAS(g_res.out, "\"payload_len\":300,\"payload\":\"xxx");
+  CHECK(strstr(g_res.out, "truncated") == NULL);
+  CHECK_RUN(1, RUN("dead", "show", "dl", "nope"));
+  CHECK_HAS(g_res.err, "no dead letter \"nope\" in topic \"dl\"");
+  CHECK_RUN(2, RUN("dead", "show", "dl"));
+  CHECK_HAS(g_res.err, "ID is missing");
+  CHECK_RUN(2, RUN("dead", "show", "dl", "a b"));
+  CHECK_HAS(g_res.err, "invalid ID \"a b\"");
+
+  CHECK_RUN(0, RUN("stats", "dl", "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_HAS(g_res.out, "\"due_1d\":0,\"dead\":3,\"per_shard\"");
+  CHECK_RUN(0, RUN("stats", "dl"));
+  CHECK_HAS(g_res.out, "DUE 1D      DEAD\n");
+  CHECK_HAS(line_with(g_res.out, "dl ", line, sizeof line), " 3");
+  CHECK_RUN(0, RUN("stats", "dl", "--prometheus"));
+  CHECK_HAS(g_res.out, "timers_dead{topic=\"dl\",shard=\"0\"}");
+  CHECK_RUN(0, RUN("top", "dl", "--iterations", "1", "--json"));
+  CHECK_HAS(g_res.out, "\"dead\":3,");
+}
+
+/* requeue puts a dead letter back (listen sees it as a first attempt, its
+ * payload and headers kept), --in sets its time, an id not dead exits 1;
+ * purge counts; a nack on the last attempt (max_attempts = 1) gives its
+ * reason. After test_dead_list_show: d-1, d-2 and d-3 are dead. */
+static void test_dead_requeue_purge(void) {
+  const char *cfg = dead_config();
+  CHECK_RUN(1, RUN("dead", "requeue", "dl", "d-1", "nope"));
+  CHECK_HAS(g_res.out, "requeued d-1\nnot dead nope\n");
+  CHECK_RUN(0, RUN("dead", "list", "dl"));
+  CHECK_EQ_INT(count_lines(g_res.out), 2);
+  CHECK_RUN(0, RUN("pending", "dl", "--before", "now"));
+  CHECK_HAS(g_res.out, "d-1 ");
+  CHECK_RUN(0, RUN("listen", "dl", "--count", "1", "--timeout", "10s"));
+  CHECK_HAS(g_res.out, "{\"id\":\"d-1\",\"topic\":\"dl\",");
+  CHECK_HAS(g_res.out, "\"attempt\":1,");
+  CHECK_HAS(g_res.out, "\"headers\":{\"h\":\"1\"},\"payload\":\"payload 1\"");
+  CHECK_RUN(0, RUN("pending", "dl"));
+  CHECK_EQ_INT(count_lines(g_res.out), 0); /* acked */
+
+  CHECK_RUN(0, RUN("dead", "requeue", "dl", "d-2", "--in", "1h", "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_HAS(g_res.out, "{\"topic\":\"dl\",\"id\":\"d-2\",\"requeued\":true}");
+  CHECK_RUN(0, RUN("pending", "dl", "--before", "+59m"));
+  CHECK_EQ_INT(count_lines(g_res.out), 0);
+  CHECK_RUN(0, RUN("pending", "dl", "--before", "+61m"));
+  CHECK_HAS(g_res.out, "d-2 ");
+  CHECK_RUN(0, RUN("show", "dl", "d-2", "--json"));
+  CHECK_HAS(g_res.out, "\"leased\":false,\"attempts\":0,");
+  CHECK_RUN(1, RUN("dead", "requeue", "dl", "d-2"));
+  CHECK_HAS(g_res.out, "not dead d-2\n");
+  CHECK_RUN(2, RUN("dead", "requeue", "dl", "d-3", "--in", "1s", "--at",
+                   "now"));
+  CHECK_RUN(2, RUN("dead", "requeue", "dl"));
+  CHECK_HAS(g_res.err, "ID is missing");
+
+  CHECK_RUN(2, RUN("dead", "purge", "dl"));
+  CHECK_HAS(g_res.err, "--all");
+  CHECK_RUN(2, RUN("dead", "purge", "dl", "d-3", "--all"));
+  CHECK_HAS(g_res.err, "IDs and --all exclude each other");
+  CHECK_RUN(0, RUN("dead", "purge", "dl", "d-3", "nope"));
+  CHECK_MSG(strcmp(g_res.out, "1\n") == 0, "purge printed '%s'", g_res.out);
+  CHECK_RUN(0, RUN("dead", "list", "dl"));
+  CHECK_EQ_INT(count_lines(g_res.out), 0);
+  CHECK_RUN(0, RUN("cancel-all", "dl"));
+
+  CHECK_RUN(0, RUN("schedule", "dn", "x", "--id", "n-1"));
+  CHECK_RUN(0, RUN("schedule", "dn", "y", "--id", "n-2"));
+  CHECK_RUN(0, RUN("listen", "dn", "--nack", "--count", "2", "--timeout",
+                   "10s", "--config", cfg));
+  CHECK_EQ_INT(count_of(g_res.out, "\"attempt\":1,"), 2);
+  CHECK_RUN(0, RUN("dead", "show", "dn", "n-2"));
+  CHECK_HAS(g_res.out, "attempts:  1\nreason:    NACK on the last attempt "
+                       "(1 of 1)\n");
+  CHECK_RUN(0, RUN("dead", "purge", "dn", "--all", "--json"));
+  CHECK_HAS(g_res.out, "{\"topic\":\"dn\",\"purged\":2}\n");
+  CHECK_RUN(0, RUN("dead", "purge", "dn", "--all"));
+  CHECK_MSG(strcmp(g_res.out, "0\n") == 0, "purge printed '%s'", g_res.out);
+  CHECK_RUN(0, RUN("pending", "dn"));
+  CHECK_EQ_INT(count_lines(g_res.out), 0);
+}
+
+/* The faststream layout has no dead-letter set: every dead subcommand is
+ * bad usage of that topic (2), saying so; the dispatcher's own usage. */
+static void test_dead_faststream_usage(void) {
+  const char *cfg = dead_config();
+  const char *want = "uses the faststream layout, which has no dead-letter "
+                     "set";
+  CHECK_RUN(2, RUN("dead", "list", "fsd", "--config", cfg));
+  CHECK_HAS(g_res.err, want);
+  CHECK_RUN(2, RUN("dead", "show", "fsd", "a b", "--compat"));
+  CHECK_HAS(g_res.err, want);
+  CHECK_RUN(2, RUN("dead", "requeue", "fsd", "x", "--config", cfg));
+  CHECK_HAS(g_res.err, want);
+  CHECK_RUN(2, RUN("dead", "purge", "fsd", "--all", "--compat"));
+  CHECK_HAS(g_res.err, want);
+  CHECK_RUN(2, RUN("dead"));
+  CHECK_HAS(g_res.err, "usage: timers dead list");
+  CHECK_RUN(2, RUN("dead", "frob", "t"));
+  CHECK_HAS(g_res.err, "unknown subcommand 'frob'");
+  CHECK_RUN(0, RUN("dead", "--help"));
+  CHECK_HAS(g_res.out, "timers dead purge TOPIC (ID... | --all)");
+  CHECK_RUN(0, RUN("dead", "requeue", "--help"));
+  CHECK_HAS(g_res.out, "usage: timers dead requeue");
+  CHECK_RUN(2, RUN("dead", "list", "a:b"));
+  CHECK_HAS(g_res.err, "invalid TOPIC \"a:b\"");
+}
+
+/* move: a pending timer gets a new time (show and pending see it), exit 1
+ * when it is not pending, the time is required; faststream too. */
+static void test_move(void) {
+  CHECK_RUN(0, RUN("schedule", "mv", "x", "--id", "m-1", "--in", "1h"));
+  CHECK_RUN(0, RUN("move", "mv", "m-1", "--at", "2030-01-01T00:00:00Z"));
+  CHECK_MSG(strcmp(g_res.out, "moved m-1 2030-01-01T00:00:00.000Z\n") == 0,
+            "move printed '%s'", g_res.out);
+  CHECK_RUN(0, RUN("show", "mv", "m-1"));
+  CHECK_HAS(g_res.out, "due:       2030-01-01T00:00:00.000Z (in ");
+  CHECK_HAS(g_res.out, "attempts:  0\n");
+  CHECK_RUN(0, RUN("show", "mv", "m-1", "--json"));
+  CHECK_HAS(g_res.out, "\"activate_at\":\"2030-01-01T00:00:00.000000Z\"");
+  CHECK_RUN(0, RUN("move", "mv", "m-1", "--in", "30s", "--json"));
+  CHECK(json_lines_valid(g_res.out));
+  CHECK_HAS(g_res.out, "{\"topic\":\"mv\",\"id\":\"m-1\",\"moved\":true,"
+                       "\"activate_at\":\"");
+  CHECK_RUN(0, RUN("pending", "mv", "--before", "+1m"));
+  CHECK_HAS(g_res.out, "m-1 ");
+  CHECK_RUN(1, RUN("move", "mv", "nope", "--in", "1m"));
+  CHECK_HAS(g_res.out, "not found nope\n");
+  CHECK_RUN(2, RUN("move", "mv", "m-1"));
+  CHECK_HAS(g_res.err, "--at");
+  CHECK_RUN(2, RUN("move", "mv", "m-1", "--at", "now", "--in", "1s"));
+  CHECK_RUN(2, RUN("move", "mv"));
+  CHECK_HAS(g_res.err, "ID is missing");
+  CHECK_RUN(2, RUN("move", "mv", "m-1", "--at", "2030-01-01T00:00:00"));
+  CHECK_RUN(0, RUN("cancel-all", "mv"));
+
+  CHECK_RUN(0, RUN("schedule", "fsm", "p", "--compat", "--id", "a b",
+                   "--in", "1h"));
+  CHECK_RUN(0, RUN("move", "fsm", "a b", "--compat", "--at",
+                   "2031-01-01T00:00:00Z"));
+  CHECK_HAS(g_res.out, "moved \"a b\" 2031-01-01T00:00:00.000Z\n");
+  CHECK_EQ_INT((long long)zscore("timers_timeline:fsm", "a b"), 1924992000);
+  CHECK_RUN(0, RUN("cancel-all", "fsm", "--compat"));
+}
+
+/* Unix seconds of "...fired_at":"<ISO>" at or after p, or -1. */
+static double fired_at(const char *p) {
+  const char *f = strstr(p, "\"fired_at\":\"");
+  int y, mo, d, h, mi;
+  double sec;
+  if (!f || sscanf(f + 12, "%d-%d-%dT%d:%d:%lfZ", &y, &mo, &d, &h, &mi,
+                   &sec) != 6)
+    return -1;
+  struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                  .tm_hour = h, .tm_min = mi};
+  return (double)timegm(&tm) + sec;
+}
+
+/* listen --nack-delay: the handler sets the redelivery delay (the default
+ * backoff of a first attempt is 0.5 to 1 s). */
+static void test_listen_nack_delay(void) {
+  CHECK_RUN(0, RUN("schedule", "nd", "x", "--id", "q"));
+  CHECK_RUN(0, RUN("listen", "nd", "--nack", "--nack-delay", "2s", "--count",
+                   "2", "--timeout", "15s"));
+  CHECK_EQ_INT(count_lines(g_res.out), 2);
+  const char *second = strstr(g_res.out, "\"attempt\":2,");
+  CHECK_MSG(strstr(g_res.out, "\"attempt\":1,") && second,
+            "attempts:\n%s", g_res.out);
+  double gap = fired_at(second) - fired_at(g_res.out);
+  CHECK_MSG(gap >= 1.95 && gap < 10, "redelivered after %.3f s, want 2 s",
+            gap);
+  CHECK_RUN(0, RUN("cancel", "nd", "q"));
+  CHECK_RUN(2, RUN("listen", "nd", "--reject", "--nack-delay", "1s"));
+  CHECK_HAS(g_res.err, "--nack-delay needs --nack");
+  CHECK_RUN(2, RUN("listen", "nd", "--nack", "--nack-delay", "2d"));
+  CHECK_HAS(g_res.err, "--nack-delay");
+}
+
 static void test_usage(void) {
   CHECK_RUN(2, RUN("schedule"));
   CHECK_RUN(2, RUN("frob"));
@@ -737,6 +1035,12 @@ int main(void) {
   TEST_RUN(test_headers_per_layout);
   TEST_RUN(test_show_lease_unknown);
   TEST_RUN(test_listen_count_release);
+  TEST_RUN(test_config_sample_keys);
+  TEST_RUN(test_dead_list_show);
+  TEST_RUN(test_dead_requeue_purge);
+  TEST_RUN(test_dead_faststream_usage);
+  TEST_RUN(test_move);
+  TEST_RUN(test_listen_nack_delay);
   TEST_RUN(test_usage);
   test_redis_stop(&g_rs);
   char cmd[300];

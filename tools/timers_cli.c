@@ -2,7 +2,8 @@
  * timers_cli.c - the `timers` command line: dispatches to a subcommand.
  *
  * A subcommand is one row of the table below and one file under tools/cli/
- * (cancel and cancel-all share one, as do stats and top). Exit status:
+ * (cancel and cancel-all share one, as do stats and top; dead has its own
+ * list, show, requeue and purge). Exit status:
  * 0 success, 1 failure, 2 bad usage; unknown subcommands print the usage on
  * stderr and exit 2.
  */
@@ -20,10 +21,12 @@ typedef struct command {
 
 static const command commands[] = {
     {"schedule", cli_schedule, "schedule a timer (payload: argument or stdin)"},
+    {"move", cli_move, "move a pending timer to a new time"},
     {"cancel", cli_cancel, "remove timers by id"},
     {"cancel-all", cli_cancel_all, "remove every timer of a topic"},
     {"pending", cli_pending, "list a topic's timers in activation order"},
     {"show", cli_show, "one timer: time, lease, attempts, headers, payload"},
+    {"dead", cli_dead, "dead letters: list, show, requeue or purge them"},
     {"listen", cli_listen, "print fired timers as JSON lines and ack them"},
     {"stats", cli_stats, "depth, overdue and due-soon forecast per shard"},
     {"top", cli_top, "the stats, refreshed live"},
@@ -49,7 +52,8 @@ static void usage(FILE *out) {
           "and -v; flags override the environment (TIMERS_<SECTION>_<KEY>),\n"
           "which overrides the file.\n"
           "\nExit status: 0 success, 1 failure (Redis unreachable, timer not\n"
-          "found for show/cancel, invalid settings file), 2 bad usage.\n");
+          "found for show/cancel/move, not a dead letter for dead show or\n"
+          "requeue, invalid settings file), 2 bad usage.\n");
 }
 
 static const command *find_command(const char *name) {

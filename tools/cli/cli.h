@@ -19,6 +19,9 @@ int cli_load(int argc, char **argv);
 /* timers schedule TOPIC [PAYLOAD]: schedule one timer, print its id. */
 int cli_schedule(int argc, char **argv);
 
+/* timers move TOPIC ID --at TIME | --in D: move a pending timer. */
+int cli_move(int argc, char **argv);
+
 /* timers cancel TOPIC ID...: remove timers (exit 1 if one was missing). */
 int cli_cancel(int argc, char **argv);
 
@@ -30,6 +33,9 @@ int cli_pending(int argc, char **argv);
 
 /* timers show TOPIC ID: one timer as stored. */
 int cli_show(int argc, char **argv);
+
+/* timers dead list|show|requeue|purge TOPIC ...: a topic's dead letters. */
+int cli_dead(int argc, char **argv);
 
 /* timers listen TOPIC...: print fired timers as JSON lines and ack them. */
 int cli_listen(int argc, char **argv);

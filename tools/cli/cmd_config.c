@@ -92,9 +92,7 @@ static void print_json(const timers_settings *s) {
 
 /* --------------------------------------------------------------- sample */
 
-static void print_sample(void) {
-  timers_config d;
-  timers_config_init(&d);
+static void sample_redis(const timers_config *d) {
   printf(
       "; timers.ini - every setting of libtimers, with its default.\n"
       ";\n"
@@ -117,8 +115,12 @@ static void print_sample(void) {
       "retry_ms = %d\n"
       "; first part of every key: <key_prefix>:{<topic>:<shard>}:z\n"
       "key_prefix = %s\n",
-      d.redis, d.db, d.connect_timeout_ms, d.command_timeout_ms, d.retry_ms,
-      d.key_prefix);
+      d->redis, d->db, d->connect_timeout_ms, d->command_timeout_ms,
+      d->retry_ms, d->key_prefix);
+}
+
+/* [engine] up to the leases. */
+static void sample_engine_threads(const timers_config *d) {
   printf(
       "\n[engine]\n"
       "; shards of a topic seen for the first time; recorded in Redis per "
@@ -134,9 +136,34 @@ static void print_sample(void) {
       "ring_capacity = %d\n"
       "; timers per claim round trip, 1..2048.\n"
       "claim_batch = %d\n"
-      "; how long a handler holds a timer before another process may take "
-      "it.\n"
+      "; how long a claimed timer is held; while its handler runs the engine\n"
+      "; extends the lease (every lease_ms / 3), up to max_handler_ms, then\n"
+      "; lets it run out and the timer is delivered again.\n"
       "lease_ms = %d\n"
+      "max_handler_ms = %d\n"
+      "; a schedule identical to a timer acked or rejected this recently is\n"
+      "; skipped (native layout), so a retried call cannot resurrect it; "
+      "0: off.\n"
+      "dedup_window_ms = %d\n",
+      d->shards, d->pollers, d->workers, d->ring_capacity, d->claim_batch,
+      d->lease_ms, d->max_handler_ms, d->dedup_window_ms);
+}
+
+/* [engine] from the failures on. */
+static void sample_engine_failures(const timers_config *d) {
+  printf(
+      "; Failures (native layout). A NACK is redelivered after a backoff\n"
+      "; from retry_min_ms, doubling per attempt up to retry_max_ms, with\n"
+      "; jitter. A timer whose attempt max_attempts is nacked, or that is\n"
+      "; claimed again after max_attempts deliveries that never ended, moves\n"
+      "; to its topic's dead-letter set (`timers dead list`); 0: unlimited.\n"
+      "max_attempts = %d\n"
+      "retry_min_ms = %d\n"
+      "retry_max_ms = %d\n"
+      "; dead letters kept per shard (the oldest dropped beyond), and for "
+      "how long.\n"
+      "dead_max = %d\n"
+      "dead_ttl_ms = %d\n"
       "; longest idle sleep of a poller (wake-ups come earlier when timers "
       "do).\n"
       "max_sleep_ms = %d\n"
@@ -144,9 +171,12 @@ static void print_sample(void) {
       "drain_timeout_ms = %d\n"
       "; error, warn, info or debug.\n"
       "log_level = %s\n",
-      d.shards, d.pollers, d.workers, d.ring_capacity, d.claim_batch,
-      d.lease_ms, d.max_sleep_ms, d.drain_timeout_ms,
-      level_names[d.log_level & 3]);
+      d->max_attempts, d->retry_min_ms, d->retry_max_ms, d->dead_max,
+      d->dead_ttl_ms, d->max_sleep_ms, d->drain_timeout_ms,
+      level_names[d->log_level & 3]);
+}
+
+static void sample_topics(const timers_config *d) {
   printf(
       "\n; Key base names of topics in the faststream-redis-timers layout,\n"
       "; as configured in the Python library: <timeline_key>:{<topic>}.\n"
@@ -154,14 +184,35 @@ static void print_sample(void) {
       "timeline_key = %s\n"
       "payloads_key = %s\n"
       "\n; Per-topic options (also set through timers_subscribe_options);\n"
-      "; layout native (this engine's shards) or faststream (one shard,\n"
-      "; shared with Python services).\n"
+      "; absent or 0: the [engine] value. max_attempts -1: unlimited;\n"
+      "; dead_letter_rejects = 1: a REJECT moves the timer to the\n"
+      "; dead-letter set instead of dropping it. at_most_once = 1: a claim\n"
+      "; removes the timer (no lease): never delivered twice, lost if its\n"
+      "; process dies first; NACK and RELEASE cannot redeliver. layout\n"
+      "; native (this engine's shards) or faststream (one shard, shared\n"
+      "; with Python services; no attempts are counted there, and no dead\n"
+      "; letters).\n"
       "; [topic orders]\n"
       "; shards = 16\n"
       "; lease_ms = 60000\n"
       "; max_inflight = 100\n"
+      "; max_handler_ms = 600000\n"
+      "; max_attempts = 5\n"
+      "; retry_min_ms = 500\n"
+      "; retry_max_ms = 60000\n"
+      "; dead_letter_rejects = 1\n"
+      "; at_most_once = 0\n"
       "; layout = native\n",
-      d.faststream_timeline_key, d.faststream_payloads_key);
+      d->faststream_timeline_key, d->faststream_payloads_key);
+}
+
+static void print_sample(void) {
+  timers_config d;
+  timers_config_init(&d);
+  sample_redis(&d);
+  sample_engine_threads(&d);
+  sample_engine_failures(&d);
+  sample_topics(&d);
 }
 
 /* ------------------------------------------------------------ commands */

@@ -1,7 +1,8 @@
 /*
  * cmd_listen.c - `timers listen TOPIC...`: run an engine whose handler
  * prints each fired timer as one JSON line and acks it (or, for testing,
- * nacks or rejects it).
+ * nacks or rejects it; --nack-delay sets the redelivery delay of a nack
+ * with timers_retry_in instead of the topic's backoff).
  *
  * Handlers run on the engine's worker threads; one mutex orders the lines
  * and the count, and each line is flushed as it is written so that a pipe
@@ -35,6 +36,7 @@ typedef struct listen_opts {
   timers_outcome outcome;
   long count;     /* 0: unlimited */
   double timeout; /* seconds; 0: none */
+  int nack_delay_ms; /* -1: the topic's backoff */
 } listen_opts;
 
 /* Shared by the handler (any worker thread) and the main thread; every
@@ -45,6 +47,7 @@ typedef struct listen_run {
   pthread_cond_t done;
   long count, printed;
   timers_outcome outcome;
+  int nack_delay_ms;
 } listen_run;
 
 static void usage(FILE *out) {
@@ -59,9 +62,12 @@ static void usage(FILE *out) {
           "fails, 2 on bad usage).\n"
           "\n"
           "options:\n"
-          "  --nack             nack each timer instead (redelivered when its\n"
-          "                     lease runs out)\n"
-          "  --reject           reject each timer instead (dropped)\n"
+          "  --nack             nack each timer instead (redelivered after\n"
+          "                     the topic's backoff; its last attempt, see\n"
+          "                     max_attempts, goes to the dead-letter set)\n"
+          "  --nack-delay D     with --nack: redeliver after D (0 to 1d)\n"
+          "  --reject           reject each timer instead (dropped, or a dead\n"
+          "                     letter with dead_letter_rejects = 1)\n"
           "  --count N          stop after N timers; claims one timer per topic\n"
           "                     at a time, and hands any timer past the Nth\n"
           "                     back at once (release), unprinted\n"
@@ -72,6 +78,7 @@ static void usage(FILE *out) {
 
 static const cli_flag listen_flags[] = {
     {"--nack", false, "takes no value"},
+    {"--nack-delay", true, "a duration from 0 to 1d, e.g. 0, 250ms, 5s"},
     {"--reject", false, "takes no value"},
     {"--count", true, "an integer from 1 to 1000000000"},
     {"--timeout", true, "a duration from 1ms to 100 days, e.g. 500ms, 30s"},
@@ -85,6 +92,12 @@ static bool apply_option(void *opts, const char *name, const char *v) {
   if (cli_global_apply(&o->g, name, v, &ok)) return ok;
   if (strcmp(name, "--nack") == 0) return o->outcome = TIMERS_NACK, true;
   if (strcmp(name, "--reject") == 0) return o->outcome = TIMERS_REJECT, true;
+  double d;
+  if (strcmp(name, "--nack-delay") == 0) {
+    if (!cli_parse_duration(v, 86400, &d)) return false;
+    o->nack_delay_ms = (int)(d * 1000 + 0.5);
+    return true;
+  }
   if (strcmp(name, "--count") == 0)
     return cli_parse_long(v, 1, 1000000000, &o->count);
   return cli_parse_duration(v, 100 * 86400.0, &o->timeout) &&
@@ -120,6 +133,9 @@ static timers_outcome on_fire(const timers_message *m, void *userdata) {
   }
   timers_outcome outcome = print ? r->outcome : TIMERS_RELEASE;
   pthread_mutex_unlock(&r->mu);
+  /* r->nack_delay_ms is set before the engine starts, read-only since. */
+  if (outcome == TIMERS_NACK && r->nack_delay_ms >= 0)
+    timers_retry_in(m, r->nack_delay_ms);
   return outcome;
 }
 
@@ -195,7 +211,7 @@ static int listen_topics(const listen_opts *o, const char **topics, int n,
 }
 
 int cli_listen(int argc, char **argv) {
-  listen_opts o = {.outcome = TIMERS_ACK};
+  listen_opts o = {.outcome = TIMERS_ACK, .nack_delay_ms = -1};
   const char *topics[LISTEN_TOPICS_MAX];
   int n, status = cli_parse_args(
       "listen", argc, argv, listen_flags,
@@ -206,7 +222,12 @@ int cli_listen(int argc, char **argv) {
     fprintf(stderr, "timers listen: TOPIC is missing\n\n");
     return usage(stderr), 2;
   }
-  listen_run r = {.count = o.count, .outcome = o.outcome};
+  if (o.nack_delay_ms >= 0 && o.outcome != TIMERS_NACK) {
+    fprintf(stderr, "timers listen: --nack-delay needs --nack\n");
+    return 2;
+  }
+  listen_run r = {.count = o.count, .outcome = o.outcome,
+                  .nack_delay_ms = o.nack_delay_ms};
   pthread_mutex_init(&r.mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);

@@ -73,39 +73,18 @@ static bool apply_option(void *opts, const char *name, const char *v) {
   return cli_parse_long(v, 1, __LONG_MAX__, &o->limit); /* --limit */
 }
 
-static void print_line(const pending_opts *o, const char *id, double at) {
-  char iso[CLI_TIME_CAP];
-  cli_iso_time(at, o->g.json || o->null ? 6 : 3, iso, sizeof iso);
-  if (o->null) {
-    printf("%s %s%c", id, iso, '\0');
-  } else if (o->g.json) {
-    fputc('{', stdout);
-    cli_json_name(stdout, "id", id);
-    printf(",\"at\":\"%s\"}\n", iso);
-  } else {
-    cli_name_print(stdout, id);
-    printf(" %s\n", iso);
-  }
-}
-
 /* Walks the iterator; 0, or 1 after a failure. SIGINT keeps its default
  * action: nothing here needs a clean stop. */
 static int walk(const pending_opts *o, timers_engine *e, const char *topic) {
   timers_pending_iter *it = NULL;
   int rc = timers_pending_open(e, topic, o->has_before, o->before, &it);
   if (rc != TIMERS_OK) return cli_fail("pending", "timers_pending_open", rc), 1;
-  const char *id;
-  double at;
-  long n = 0;
-  while ((o->limit == 0 || n < o->limit) &&
-         (rc = timers_pending_next(it, &id, &at)) == TIMERS_OK) {
-    print_line(o, id, at);
-    n++;
-  }
+  cli_list_form form = o->null     ? CLI_LIST_NUL
+                       : o->g.json ? CLI_LIST_JSON
+                                   : CLI_LIST_TEXT;
+  int status = cli_iter_print("pending", it, form, "at", o->limit);
   timers_pending_close(it);
-  if (rc != TIMERS_OK && rc != TIMERS_EDONE)
-    return cli_fail("pending", "timers_pending_next", rc), 1;
-  return 0;
+  return status;
 }
 
 int cli_pending(int argc, char **argv) {

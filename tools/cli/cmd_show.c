@@ -14,8 +14,6 @@
 #include "text.h"
 #include "timers.h"
 
-#define SHOW_PREVIEW 200 /* payload bytes shown without --full */
-
 typedef struct show_opts {
   cli_global g;
   bool full;
@@ -72,22 +70,8 @@ static void print_json(const show_opts *o, const char *topic,
   cli_json_headers(stdout, t->headers, t->header_count);
   printf(",\"payload_len\":%zu,", t->payload_len);
   cli_json_payload(stdout, t->payload, t->payload_len,
-                   o->full ? 0 : SHOW_PREVIEW);
+                   o->full ? 0 : CLI_SHOW_PREVIEW);
   fputs("}\n", stdout);
-}
-
-static void print_payload(const show_opts *o, const timers_timer_info *t) {
-  size_t max = o->full ? 0 : SHOW_PREVIEW, len = t->payload_len;
-  bool text = cli_text_printable(t->payload, len);
-  size_t shown = text ? cli_utf8_cut(t->payload, len, max)
-                      : (max && len > max ? max : len);
-  printf("payload:   %zu bytes%s%s\n", len, text ? "" : ", base64",
-         shown < len ? " (truncated; --full for all)" : "");
-  if (len == 0) return;
-  printf("  ");
-  if (text) fwrite(t->payload, 1, shown, stdout);
-  else cli_base64(stdout, t->payload, shown);
-  printf("\n");
 }
 
 /* The lease and attempts lines (unknown in the FASTSTREAM layout). */
@@ -122,15 +106,9 @@ static void print_human(const show_opts *o, const char *topic,
   printf("due:       %s (%s)%s\n", at, rel,
          t->lease_known ? "" : ", or the end of a lease");
   print_lease(t, now);
-  printf("headers:   %zu\n", t->header_count);
-  for (size_t i = 0; i < t->header_count; i++) {
-    fputs("  ", stdout);
-    cli_name_print(stdout, t->headers[i].key);
-    fputc('=', stdout);
-    cli_name_print(stdout, t->headers[i].value);
-    fputc('\n', stdout);
-  }
-  print_payload(o, t);
+  cli_headers_print(stdout, t->headers, t->header_count);
+  cli_payload_print(stdout, t->payload, t->payload_len,
+                    o->full ? 0 : CLI_SHOW_PREVIEW);
 }
 
 static int show(const show_opts *o, timers_engine *e, const char *topic,

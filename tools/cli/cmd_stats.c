@@ -1,8 +1,9 @@
 /*
  * cmd_stats.c - `timers stats [TOPIC...]` (one reading) and `timers top
  * [TOPIC...]` (the same, refreshed live): per topic and shard, pending,
- * overdue, the age of the oldest overdue timer, and how many come due
- * within a minute, an hour and a day; top adds rates of change.
+ * overdue, the age of the oldest overdue timer, how many come due within
+ * a minute, an hour and a day, and the dead letters; top adds rates of
+ * change.
  *
  * Each reading is one timers_topic_depth_get per topic (one pipelined round
  * trip over its shards). Topics come from the arguments, else from the
@@ -51,9 +52,10 @@ static void usage_stats(FILE *out) {
           "usage: timers stats [TOPIC...] [options]\n"
           "\n"
           "Per topic and shard: timers pending, overdue (due, not claimed),\n"
-          "age of the oldest overdue timer, and how many come due within\n"
-          "1m / 1h / 1d. Topics: the arguments, else the config's\n"
-          "[topic NAME] sections. Exits 0, 1 on failure, 2 on bad usage.\n"
+          "age of the oldest overdue timer, how many come due within\n"
+          "1m / 1h / 1d, and dead letters (timers dead list). Topics: the\n"
+          "arguments, else the config's [topic NAME] sections. Exits 0, 1 on\n"
+          "failure, 2 on bad usage.\n"
           "\n"
           "options:\n"
           "  --totals           one row per topic, no shard rows\n"
@@ -154,8 +156,9 @@ static rates rates_of(const snapshot *cur, const snapshot *prev, size_t i,
 /* ---------------------------------------------------------------- table */
 
 static void table_head(bool with_rates) {
-  printf("%-24s %5s %10s %10s %14s %9s %9s %9s", "TOPIC", "SHARD", "PENDING",
-         "OVERDUE", "OLDEST OVERDUE", "DUE 1M", "DUE 1H", "DUE 1D");
+  printf("%-24s %5s %10s %10s %14s %9s %9s %9s %9s", "TOPIC", "SHARD",
+         "PENDING", "OVERDUE", "OLDEST OVERDUE", "DUE 1M", "DUE 1H", "DUE 1D",
+         "DEAD");
   if (with_rates) printf(" %11s %11s", "PENDING/S", "OVERDUE/S");
   printf("\n");
 }
@@ -180,10 +183,10 @@ static void table_row(const char *topic, const char *shard,
   char age[32];
   cli_age(overdue_age(sd, now), age, sizeof age);
   print_topic(topic);
-  printf(" %5s %10llu %10llu %14s %9llu %9llu %9llu", shard,
+  printf(" %5s %10llu %10llu %14s %9llu %9llu %9llu %9llu", shard,
          (unsigned long long)sd->pending, (unsigned long long)sd->overdue,
          age, (unsigned long long)sd->due_1m, (unsigned long long)sd->due_1h,
-         (unsigned long long)sd->due_1d);
+         (unsigned long long)sd->due_1d, (unsigned long long)sd->dead);
   if (r && r->valid) printf(" %+11.1f %+11.1f", r->pending, r->overdue);
   else if (r) printf(" %11s %11s", "-", "-");
   printf("\n");
@@ -211,10 +214,11 @@ static void print_table(const stats_opts *o, const char *const *topics,
 static void json_depth(const timers_shard_depth *sd, double now,
                        const rates *r) {
   printf("\"pending\":%llu,\"overdue\":%llu,\"oldest_overdue_s\":%.6f,"
-         "\"due_1m\":%llu,\"due_1h\":%llu,\"due_1d\":%llu",
+         "\"due_1m\":%llu,\"due_1h\":%llu,\"due_1d\":%llu,\"dead\":%llu",
          (unsigned long long)sd->pending, (unsigned long long)sd->overdue,
          overdue_age(sd, now), (unsigned long long)sd->due_1m,
-         (unsigned long long)sd->due_1h, (unsigned long long)sd->due_1d);
+         (unsigned long long)sd->due_1h, (unsigned long long)sd->due_1d,
+         (unsigned long long)sd->dead);
   if (r->valid)
     printf(",\"pending_per_s\":%.3f,\"overdue_per_s\":%.3f", r->pending,
            r->overdue);

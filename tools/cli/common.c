@@ -422,6 +422,22 @@ void cli_client_close(timers_settings *s, timers_engine *e) {
   timers_settings_free(s);
 }
 
+int cli_iter_print(const char *cmd, timers_pending_iter *it,
+                   cli_list_form form, const char *time_key, long limit) {
+  const char *id;
+  double at;
+  long n = 0;
+  int rc = TIMERS_OK;
+  while ((limit == 0 || n < limit) &&
+         (rc = timers_pending_next(it, &id, &at)) == TIMERS_OK) {
+    cli_list_print(stdout, form, time_key, id, at);
+    n++;
+  }
+  if (rc == TIMERS_OK || rc == TIMERS_EDONE) return 0;
+  cli_fail(cmd, "timers_pending_next", rc);
+  return 1;
+}
+
 void cli_signals_take(void) {
   signals_install();
   signals_block();

@@ -15,6 +15,7 @@
 #include <stdio.h>
 
 #include "redis_server.h"
+#include "text.h"
 #include "timers.h"
 
 /* ---------------------------------------------------------------- clocks */
@@ -172,6 +173,12 @@ int cli_client_open(const char *cmd, const cli_global *g,
                     const cli_names *names, timers_settings **s,
                     timers_engine **e);
 void cli_client_close(timers_settings *s, timers_engine *e);
+
+/* Prints up to limit (0: all) entries of it on stdout in form (text.h
+ * cli_list_print, time_key naming the time in JSON); 0, or 1 after a
+ * failure (printed). The caller closes it. */
+int cli_iter_print(const char *cmd, timers_pending_iter *it,
+                   cli_list_form form, const char *time_key, long limit);
 
 /* Installs the SIGINT/SIGTERM handler and blocks both signals in the
  * calling thread (see cli_interrupted); call before creating threads. */

@@ -143,6 +143,50 @@ void cli_json_name(FILE *out, const char *key, const char *s) {
   fputc('"', out);
 }
 
+/* ---------------------------------------------------------- id listings */
+
+void cli_list_print(FILE *out, cli_list_form form, const char *time_key,
+                    const char *id, double at) {
+  char iso[CLI_TIME_CAP];
+  cli_iso_time(at, form == CLI_LIST_TEXT ? 3 : 6, iso, sizeof iso);
+  if (form == CLI_LIST_NUL) {
+    fprintf(out, "%s %s%c", id, iso, '\0');
+  } else if (form == CLI_LIST_JSON) {
+    fputc('{', out);
+    cli_json_name(out, "id", id);
+    fprintf(out, ",\"%s\":\"%s\"}\n", time_key, iso);
+  } else {
+    cli_name_print(out, id);
+    fprintf(out, " %s\n", iso);
+  }
+}
+
+/* ------------------------------------------------------- show's blocks */
+
+void cli_headers_print(FILE *out, const timers_header *h, size_t n) {
+  fprintf(out, "headers:   %zu\n", n);
+  for (size_t i = 0; i < n; i++) {
+    fputs("  ", out);
+    cli_name_print(out, h[i].key);
+    fputc('=', out);
+    cli_name_print(out, h[i].value);
+    fputc('\n', out);
+  }
+}
+
+void cli_payload_print(FILE *out, const void *p, size_t len, size_t max) {
+  bool text = cli_text_printable(p, len);
+  size_t shown = text ? cli_utf8_cut(p, len, max)
+                      : (max && len > max ? max : len);
+  fprintf(out, "payload:   %zu bytes%s%s\n", len, text ? "" : ", base64",
+          shown < len ? " (truncated; --full for all)" : "");
+  if (len == 0) return;
+  fputs("  ", out);
+  if (text) fwrite(p, 1, shown, out);
+  else cli_base64(out, p, shown);
+  fputc('\n', out);
+}
+
 /* --------------------------------------------------------------- base64 */
 
 void cli_base64(FILE *out, const void *p, size_t len) {

@@ -40,6 +40,30 @@ void cli_name_print(FILE *out, const char *s);
  * only ids written by other clients can be such). */
 void cli_json_name(FILE *out, const char *key, const char *s);
 
+/* ---------------------------------------------------------- id listings */
+
+/* The three forms of a listing of ids and times (pending, dead list). */
+typedef enum cli_list_form {
+  CLI_LIST_TEXT, /* "ID TIME" lines: the id by cli_name_print, ms        */
+  CLI_LIST_JSON, /* {"id":...,"<time_key>":...} lines, us                */
+  CLI_LIST_NUL   /* "ID TIME" with the id as is, us, each ended by a NUL */
+} cli_list_form;
+
+void cli_list_print(FILE *out, cli_list_form form, const char *time_key,
+                    const char *id, double at);
+
+/* ------------------------------------------------------- show's blocks */
+
+/* Payload bytes show and dead show print without --full. */
+#define CLI_SHOW_PREVIEW 200
+
+/* "headers:   N" then one "  KEY=VALUE" line each (cli_name_print). */
+void cli_headers_print(FILE *out, const timers_header *h, size_t n);
+/* "payload:   N bytes[, base64][ (truncated; --full for all)]" and the
+ * payload on the next line, indented: as is when cli_text_printable, else
+ * base64; at most max bytes (0: all). */
+void cli_payload_print(FILE *out, const void *p, size_t len, size_t max);
+
 /* ---------------------------------------------------------------- bytes */
 
 bool cli_utf8_valid(const void *p, size_t len);
