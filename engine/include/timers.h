@@ -189,7 +189,9 @@ TIMERS_API void timers_engine_destroy(timers_engine *e);
 
 typedef enum timers_outcome {
   TIMERS_ACK = 0,    /* done: remove the timer                          */
-  TIMERS_NACK = 1,   /* failed: redeliver after the topic's lease_ms    */
+  TIMERS_NACK = 1,   /* failed: redeliver after the topic's backoff
+                        (timers_config retry_*, or timers_retry_in);
+                        the last of max_attempts: dead-letter it       */
   TIMERS_REJECT = 2, /* drop for good                                   */
   TIMERS_RELEASE = 3 /* not handled: hand it back at once, as if it had
                         not been delivered (its attempt is not counted),
@@ -307,9 +309,13 @@ TIMERS_API int timers_declare(timers_engine *e, const char *topic,
  *   [redis]   address username password db connect_timeout_ms
  *             command_timeout_ms retry_ms key_prefix
  *   [engine]  shards pollers workers ring_capacity claim_batch lease_ms
- *             max_sleep_ms drain_timeout_ms log_level (error|warn|info|debug)
+ *             max_handler_ms dedup_window_ms max_attempts retry_min_ms
+ *             retry_max_ms dead_max dead_ttl_ms owner_ttl_ms max_sleep_ms
+ *             drain_timeout_ms log_level (error|warn|info|debug)
  *   [faststream] timeline_key payloads_key
- *   [topic NAME]  shards lease_ms max_inflight layout (native|faststream)
+ *   [topic NAME]  shards lease_ms max_inflight max_handler_ms max_attempts
+ *             retry_min_ms retry_max_ms dead_letter_rejects at_most_once
+ *             owned layout (native|faststream)
  *
  * Keys are the timers_config / timers_subscribe_options field names
  * (address = cfg.redis). Environment variables TIMERS_<SECTION>_<KEY>

@@ -29,6 +29,14 @@ typedef struct tm_dead_op {
   long long result;
 } tm_dead_op;
 
+int tm__check_dead_letters(timers_engine *e, const char *topic) {
+  const tm_layout_ops *ops =
+      tm__topics_configured(&e->topics, &e->core, topic).ops;
+  if (ops->has_dead_letters) return TIMERS_OK;
+  return tm__error(TIMERS_EINVAL, "topic '%s' uses the %s layout, which has "
+                   "no dead-letter set", topic, ops->name);
+}
+
 /* The topic's layout and the id's shard; dead letters need NATIVE. */
 static int locate(tm_dead_op *o, tm_conn *c, tm_keys keys) {
   int rc = tm__topics_resolve(&o->e->topics, &o->e->core, c, o->topic, false,
@@ -128,6 +136,7 @@ int timers_dead_inspect(timers_engine *e, const char *topic, const char *id,
   *found = false;
   int rc = tm__check_topic_id(e, topic, id);
   if (rc == TIMERS_OK && !id) rc = tm__error(TIMERS_EINVAL, "id is NULL");
+  if (rc == TIMERS_OK) rc = tm__check_dead_letters(e, topic);
   if (rc != TIMERS_OK) return rc;
   tm_dead_op o = {.e = e, .topic = topic, .id = id};
   rc = tm__pool_run(&e->pool, inspect_op, &o);
@@ -178,6 +187,7 @@ int timers_dead_requeue(timers_engine *e, const char *topic, const char *id,
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
   int rc = tm__check_topic_id(e, topic, id);
   if (rc == TIMERS_OK && !id) rc = tm__error(TIMERS_EINVAL, "id is NULL");
+  if (rc == TIMERS_OK) rc = tm__check_dead_letters(e, topic);
   if (rc == TIMERS_OK && has_at && !(at >= 0 && at <= 253402300799.0))
     rc = tm__error(TIMERS_EINVAL, "at = %g: a Unix time up to the year 9999",
                    at);
@@ -238,6 +248,7 @@ int timers_dead_purge(timers_engine *e, const char *topic, const char *id,
   if (count) *count = 0;
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
   int rc = tm__check_topic_id(e, topic, id);
+  if (rc == TIMERS_OK) rc = tm__check_dead_letters(e, topic);
   if (rc != TIMERS_OK) return rc;
   tm_dead_op o = {.e = e, .topic = topic, .id = id};
   rc = tm__pool_run(&e->pool, purge_op, &o);

@@ -44,5 +44,8 @@ tm_shard *tm__local_shard(timers_engine *e, const char *topic,
 /* A topic (and id, when not NULL) by the rules of the topic's configured
  * layout; e must not be NULL. */
 int tm__check_topic_id(timers_engine *e, const char *topic, const char *id);
+/* TIMERS_EINVAL (no I/O) when the topic's configured layout has no
+ * dead-letter set. */
+int tm__check_dead_letters(timers_engine *e, const char *topic);
 
 #endif

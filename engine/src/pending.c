@@ -59,6 +59,8 @@ static int iter_open(timers_engine *e, const char *topic, int key,
   if (!e) return tm__error(TIMERS_EINVAL, "engine is NULL");
   int rc = tm__check_topic_id(e, topic, NULL);
   if (rc != TIMERS_OK) return rc;
+  if (key == TM_KEY_X) rc = tm__check_dead_letters(e, topic);
+  if (rc != TIMERS_OK) return rc;
   if (has_before && isnan(before))
     return tm__error(TIMERS_EINVAL, "before is NaN");
   timers_pending_iter *it = tm__calloc(1, sizeof *it);

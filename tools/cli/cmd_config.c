@@ -164,6 +164,9 @@ static void sample_engine_failures(const timers_config *d) {
       "how long.\n"
       "dead_max = %d\n"
       "dead_ttl_ms = %d\n"
+      "; topics with owned = 1: a shard's ownership lease, renewed every\n"
+      "; third; a dead owner's shards are taken over within it.\n"
+      "owner_ttl_ms = %d\n"
       "; longest idle sleep of a poller (wake-ups come earlier when timers "
       "do).\n"
       "max_sleep_ms = %d\n"
@@ -172,14 +175,14 @@ static void sample_engine_failures(const timers_config *d) {
       "; error, warn, info or debug.\n"
       "log_level = %s\n",
       d->max_attempts, d->retry_min_ms, d->retry_max_ms, d->dead_max,
-      d->dead_ttl_ms, d->max_sleep_ms, d->drain_timeout_ms,
+      d->dead_ttl_ms, d->owner_ttl_ms, d->max_sleep_ms, d->drain_timeout_ms,
       level_names[d->log_level & 3]);
 }
 
 static void sample_topics(const timers_config *d) {
   printf(
       "\n; Key base names of topics in the faststream-redis-timers layout,\n"
-      "; as configured in the Python library: <timeline_key>:{<topic>}.\n"
+      "; as configured in the Python library: <timeline_key>:<topic>.\n"
       "[faststream]\n"
       "timeline_key = %s\n"
       "payloads_key = %s\n"
@@ -188,7 +191,9 @@ static void sample_topics(const timers_config *d) {
       "; dead_letter_rejects = 1: a REJECT moves the timer to the\n"
       "; dead-letter set instead of dropping it. at_most_once = 1: a claim\n"
       "; removes the timer (no lease): never delivered twice, lost if its\n"
-      "; process dies first; NACK and RELEASE cannot redeliver. layout\n"
+      "; process dies first; NACK and RELEASE cannot redeliver. owned = 1:\n"
+      "; each shard is claimed by one process at a time, balanced over the\n"
+      "; live processes (owner_ttl_ms); 0: every process claims. layout\n"
       "; native (this engine's shards) or faststream (one shard, shared\n"
       "; with Python services; no attempts are counted there, and no dead\n"
       "; letters).\n"
@@ -202,6 +207,7 @@ static void sample_topics(const timers_config *d) {
       "; retry_max_ms = 60000\n"
       "; dead_letter_rejects = 1\n"
       "; at_most_once = 0\n"
+      "; owned = 1\n"
       "; layout = native\n",
       d->faststream_timeline_key, d->faststream_payloads_key);
 }
