@@ -421,7 +421,9 @@ TIMERS_API int timers_check_name(timers_engine *e, const char *topic,
                                  const char *id);
 
 /* Removes a pending timer. *removed (may be NULL) tells whether it was
- * there. Thread-safe. */
+ * there. A timer already claimed (due, on its way to a handler) is removed
+ * too, but that handler may still run, once, within the lease; its outcome
+ * then changes nothing. Thread-safe. */
 TIMERS_API int timers_cancel(timers_engine *e, const char *topic,
                              const char *id, bool *removed);
 

@@ -784,6 +784,24 @@ static void check_after(tt_oracle *o, int ui, double after, bool strict,
   }
 }
 
+/* Whether version event j was removed (a cancel that removed, or a
+ * replace that landed) by an event before i: then a later cancel finds
+ * nothing while a claim made before that event may still start (the
+ * earlier event's own check bounds it by the lease). */
+static bool gone_before(const tt_oracle *o, const tkey *k, size_t j,
+                        size_t i) {
+  for (size_t m = j + 1; m < i; m++) {
+    const key_ev *ev = &k->ev[m];
+    if (ev->is_cancel) {
+      const cancel_op *c = &o->cancels[ev->idx];
+      if (c->has_result && c->rc == TIMERS_OK && c->removed) return true;
+    } else if (landed(&o->vers[ev->idx])) {
+      return true;
+    }
+  }
+  return false;
+}
+
 /* Walks one key's operations in order: replace and cancel checks, and
  * which version (if any) must reach a final outcome. */
 static void walk_key(tt_oracle *o, tkey *k, bool report) {
@@ -794,7 +812,7 @@ static void walk_key(tt_oracle *o, tkey *k, bool report) {
       cancel_op *c = &o->cancels[ev->idx];
       if (!c->has_result || c->rc != TIMERS_OK) continue;
       for (size_t j = 0; j < i; j++)
-        if (!k->ev[j].is_cancel)
+        if (!k->ev[j].is_cancel && (c->removed || !gone_before(o, k, j, i)))
           check_after(o, k->ev[j].idx, c->result_t, !c->removed,
                       c->removed ? V_AFTER_CANCEL : V_AFTER_CANCEL_ABSENT,
                       report, c->removed ? "cancel (removed)"

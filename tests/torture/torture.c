@@ -99,6 +99,8 @@ static void usage(FILE *out) {
 "  --batches B     mixed: batches mix topics (default); single: one topic each\n"
 "  --workers N     every engine runs N worker threads (default: its shape's)\n"
 "  --owned         every test topic's shards are owned (one engine each)\n"
+"  --fast          handlers return at once and engines run the library's\n"
+"                  default settings (a high --rate: many timers due)\n"
 "  --shards N      the multi-shard topics get N shards (default 8 or so)\n"
 "  --dir BASE      where the run folder is made (default $TMPDIR or /tmp)\n"
 "  --keep          keep the run folder (logs) even when the run passes\n"
@@ -153,6 +155,7 @@ static int parse_options(int argc, char **argv, options *o) {
     if (strcmp(a, "--verbose") == 0) { o->verbose = true; continue; }
     /* Passed to every process through the environment (tt_plan_init). */
     if (strcmp(a, "--owned") == 0) { setenv("TORTURE_OWNED", "1", 1); continue; }
+    if (strcmp(a, "--fast") == 0) { setenv("TORTURE_FAST", "1", 1); continue; }
     if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
       usage(stdout);
       exit(0);
@@ -1274,7 +1277,14 @@ static int driver_main(int argc, char **argv) {
   tt_plan_init(&d.plan, d.opt.seed);
   tt_rng_seed(&d.rng, d.opt.seed, 0x72756eu, 0);
   printf("torture: seed %" PRIu64 " (reproduce: tools/run torture --seed %"
-         PRIu64 " --duration %g)\n", d.opt.seed, d.opt.seed, d.opt.duration);
+         PRIu64 " --duration %g", d.opt.seed, d.opt.seed, d.opt.duration);
+  for (int i = 1; i < argc; i++) { /* the other options, as given */
+    bool valued = !strcmp(argv[i], "--seed") || !strcmp(argv[i], "--dir") ||
+                  !strcmp(argv[i], "--duration");
+    if (valued) i++;
+    else printf(" %s", argv[i]);
+  }
+  printf(")\n");
   printf("torture: %d engines, %d producers at %g timers/s each, %g s of "
          "faults, settle bound %g s\n", d.opt.engines, d.opt.producers,
          d.opt.rate, d.opt.duration, d.opt.settle);

@@ -100,8 +100,13 @@ void tt_plan_init(tt_plan *p, uint64_t seed) {
   }
   const char *owned = getenv("TORTURE_OWNED");
   const char *shards = getenv("TORTURE_SHARDS");
+  const char *fast = getenv("TORTURE_FAST");
   for (int i = 0; i < p->ntopics; i++) {
     p->topics[i].owned = owned && strcmp(owned, "1") == 0;
+    if (fast && strcmp(fast, "1") == 0) { /* handlers return at once */
+      p->topics[i].slow_permille = 0;
+      p->topics[i].fast_max_ms = 0;
+    }
     if (shards && atoi(shards) > 0 && p->topics[i].shards > 1)
       p->topics[i].shards = atoi(shards);
   }
@@ -149,6 +154,17 @@ void tt_engine_shape_of(const tt_plan *p, int index, int inc, bool gentle,
                              .claim_batch = 1, .max_sleep_ms = 5000,
                              .command_timeout_ms = 5000,
                              .drain_timeout_ms = 10000};
+  const char *fast = getenv("TORTURE_FAST");
+  if (fast && strcmp(fast, "1") == 0) { /* the library's defaults */
+    timers_config c;
+    timers_config_init(&c);
+    *out = (tt_engine_shape){.pollers = c.pollers, .workers = c.workers,
+                             .ring_capacity = c.ring_capacity,
+                             .claim_batch = c.claim_batch,
+                             .max_sleep_ms = c.max_sleep_ms,
+                             .command_timeout_ms = c.command_timeout_ms,
+                             .drain_timeout_ms = c.drain_timeout_ms};
+  }
 }
 
 /* ------------------------------------------------------ handler rules */

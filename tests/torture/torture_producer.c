@@ -46,6 +46,7 @@ typedef struct producer {
   pool_key pool[POOL];
   size_t npool;    /* total ever added; pool[npool % POOL] is next      */
   double rate;     /* timers per second                                 */
+  double paced;    /* monotonic time the timers made so far are due by  */
   double until;    /* wall time: no new operation after it              */
   bool single;     /* every batch on one topic                          */
 } producer;
@@ -64,6 +65,16 @@ static void nap(const producer *p, double seconds) {
     double left = end - tt_mono();
     tt_sleep(left < 0.05 ? left : 0.05);
   }
+}
+
+/* Keeps the rate (paced, not slept after each call, so the time a call
+ * takes counts): the next call waits until `seconds` of budget past the
+ * last one. A producer more than a second behind does not burst. */
+static void pace(producer *p, double seconds) {
+  double now = tt_mono();
+  if (p->paced < now - 1) p->paced = now - 1;
+  p->paced += seconds;
+  if (p->paced > now) nap(p, p->paced - now);
 }
 
 /* ------------------------------------------------------------- timers */
@@ -300,7 +311,7 @@ static void op_batch(producer *p) {
   }
   int rc = schedule_items(p, n);
   maybe_retry(p, n, rc);
-  nap(p, (double)n / p->rate < 3 ? (double)n / p->rate : 3);
+  pace(p, (double)n / p->rate < 3 ? (double)n / p->rate : 3);
 }
 
 static void op_single(producer *p) {
@@ -311,7 +322,7 @@ static void op_single(producer *p) {
             false);
   int rc = schedule_items(p, 1);
   maybe_retry(p, 1, rc);
-  nap(p, 1.0 / p->rate);
+  pace(p, 1.0 / p->rate);
 }
 
 /* A new version of a recent key, due at once or within a few seconds:
@@ -326,7 +337,7 @@ static void op_replace(producer *p, bool due_now) {
   fill_item(p, &items_g[0], k->topic, id, delay, true);
   int rc = schedule_items(p, 1);
   maybe_retry(p, 1, rc);
-  nap(p, 1.0 / p->rate);
+  pace(p, 1.0 / p->rate);
 }
 
 static void op_cancel(producer *p) {
@@ -421,6 +432,7 @@ int tt_producer_main(int argc, char **argv) {
   p.index = atoi(index);
   p.inc = atoi(inc);
   p.rate = atof(rate) > 0 ? atof(rate) : 50;
+  p.paced = tt_mono();
   p.until = atof(until);
   for (int i = 0; i < argc; i++) p.single |= strcmp(argv[i], "--single-topic") == 0;
   tt_rng_seed(&p.ops, p.plan.seed, 0x70726f64u + (uint64_t)p.index,
