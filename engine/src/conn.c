@@ -223,7 +223,8 @@ int tm__conn_append_script(tm_conn *c, tm_script s, int nkeys, int argc,
   av[1] = c->sha[s], al[1] = 40;
   al[2] = (size_t)snprintf(nk, sizeof nk, "%d", nkeys), av[2] = nk;
   memcpy(av + 3, argv, sizeof *av * (size_t)argc);
-  memcpy(al + 3, argvlen, sizeof *al * (size_t)argc);
+  for (int k = 0; k < argc; k++)
+    al[3 + k] = argvlen ? argvlen[k] : strlen(argv[k]);
   int rc = tm__conn_append_argv(c, argc + 3, av, al);
   if (av != sv) tm__free(av), tm__free(al);
   return rc;
@@ -255,8 +256,31 @@ int tm__conn_reply(tm_conn *c, redisReply **out) {
 int tm__conn_script(tm_conn *c, tm_script s, int nkeys, int argc,
                     const char **argv, const size_t *argvlen,
                     redisReply **out) {
+  *out = NULL; /* also when the append fails */
   int rc = tm__conn_append_script(c, s, nkeys, argc, argv, argvlen);
   return rc ? rc : tm__conn_reply(c, out);
+}
+
+int tm__conn_script_int(tm_conn *c, tm_script s, int nkeys, int argc,
+                        const char **argv, long long *out) {
+  redisReply *r = NULL;
+  int rc = tm__conn_script(c, s, nkeys, argc, argv, NULL, &r);
+  *out = rc == TIMERS_OK && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
+  if (r) freeReplyObject(r);
+  return rc;
+}
+
+int tm__conn_sum_replies(tm_conn *c, uint32_t n, long long *sum) {
+  int rc = TIMERS_OK;
+  for (uint32_t k = 0; k < n; k++) {
+    redisReply *r;
+    int rr = tm__conn_reply(c, &r);
+    if (rr == TIMERS_OK && r->type == REDIS_REPLY_INTEGER) *sum += r->integer;
+    if (r) freeReplyObject(r);
+    if (rc == TIMERS_OK) rc = rr;
+    if (rr == TIMERS_ECONN) break;
+  }
+  return rc;
 }
 
 bool tm__reply_is_noscript(const redisReply *r) {

@@ -50,7 +50,8 @@ int tm__conn_append_argv(tm_conn *c, int argc, const char **argv,
 int tm__conn_command(tm_conn *c, redisReply **out, const char *fmt, ...);
 
 /* Appends EVALSHA of script s with nkeys keys then args (argv/argvlen hold
- * keys first). Pipelined: read the reply with tm__conn_reply. */
+ * keys first; argvlen NULL: NUL-terminated strings). Pipelined: read the
+ * reply with tm__conn_reply. */
 int tm__conn_append_script(tm_conn *c, tm_script s, int nkeys, int argc,
                            const char **argv, const size_t *argvlen);
 /* Reads the next reply. TIMERS_ECONN on I/O failure (the connection is then
@@ -62,6 +63,15 @@ int tm__conn_reply(tm_conn *c, redisReply **out);
 int tm__conn_script(tm_conn *c, tm_script s, int nkeys, int argc,
                     const char **argv, const size_t *argvlen,
                     redisReply **out);
+
+/* One EVALSHA round trip of NUL-terminated arguments whose reply is an
+ * integer: *out (0 when the reply is another type or the call failed). */
+int tm__conn_script_int(tm_conn *c, tm_script s, int nkeys, int argc,
+                        const char **argv, long long *out);
+
+/* Reads n pipelined replies, adding the integer ones to *sum. Returns the
+ * first error (it stops at a lost connection). */
+int tm__conn_sum_replies(tm_conn *c, uint32_t n, long long *sum);
 
 /* Whether an error reply means the scripts must be reloaded. */
 bool tm__reply_is_noscript(const redisReply *r);

@@ -55,11 +55,9 @@ static int locate(tm_dead_op *o, tm_conn *c, tm_keys keys) {
 static int run_script(tm_conn *c, tm_script s, tm_keys keys, int nargs,
                       const char **args, redisReply **r) {
   const char *argv[TM_CORE_KEYS + 4];
-  size_t len[TM_CORE_KEYS + 4];
   for (int k = 0; k < TM_CORE_KEYS; k++) argv[k] = keys[k];
   for (int k = 0; k < nargs; k++) argv[TM_CORE_KEYS + k] = args[k];
-  for (int k = 0; k < TM_CORE_KEYS + nargs; k++) len[k] = strlen(argv[k]);
-  return tm__conn_script(c, s, TM_CORE_KEYS, TM_CORE_KEYS + nargs, argv, len,
+  return tm__conn_script(c, s, TM_CORE_KEYS, TM_CORE_KEYS + nargs, argv, NULL,
                          r);
 }
 
@@ -78,28 +76,11 @@ static int inspect_op(tm_conn *c, void *arg) {
 /* Copies the decoded envelope into info (owned). */
 static int fill(timers_dead_info *info, const tm_layout_ops *ops,
                 const char *env, size_t len, double score) {
-  tm_decode_buf buf;
-  tm_decoded d;
-  int rc = tm__layout_decode(ops, env, len, score, &buf, &d);
-  if (rc != TIMERS_OK) return rc;
-  info->activate_at = d.activate_at;
-  info->payload = tm__malloc(d.payload_len + 1);
-  info->headers = tm__calloc(d.header_count, sizeof *info->headers);
-  if (!info->payload || !info->headers)
-    rc = tm__error(TIMERS_ENOMEM, "out of memory");
-  if (rc == TIMERS_OK) {
-    memcpy(info->payload, d.payload, d.payload_len);
-    ((char *)info->payload)[d.payload_len] = '\0';
-    info->payload_len = d.payload_len;
-  }
-  for (size_t k = 0; rc == TIMERS_OK && k < d.header_count; k++) {
-    info->headers[k].key = tm__strdup(d.headers[k].key);
-    info->headers[k].value = tm__strdup(d.headers[k].value);
-    info->header_count = k + 1;
-    if (!info->headers[k].key || !info->headers[k].value)
-      rc = tm__error(TIMERS_ENOMEM, "out of memory");
-  }
-  tm__decode_buf_free(&buf);
+  tm_message_copy m = {0};
+  int rc = tm__layout_decode_copy(ops, env, len, score, &m);
+  info->activate_at = m.activate_at;
+  info->payload = m.payload, info->payload_len = m.payload_len;
+  info->headers = m.headers, info->header_count = m.header_count;
   return rc;
 }
 
@@ -150,15 +131,11 @@ int timers_dead_inspect(timers_engine *e, const char *topic, const char *id,
 
 void timers_dead_info_free(timers_dead_info *info) {
   if (!info) return;
-  for (size_t k = 0; k < info->header_count; k++) {
-    tm__free((void *)info->headers[k].key);
-    tm__free((void *)info->headers[k].value);
-  }
-  tm__free(info->headers);
-  tm__free(info->payload);
-  info->headers = NULL;
-  info->payload = NULL;
-  info->header_count = info->payload_len = 0;
+  tm_message_copy m = {0, info->payload, info->payload_len, info->headers,
+                       info->header_count};
+  tm__message_copy_free(&m);
+  info->payload = NULL, info->payload_len = 0;
+  info->headers = NULL, info->header_count = 0;
 }
 
 /* ---------------------------------------------------------------- requeue */
@@ -221,25 +198,15 @@ static int purge_op(tm_conn *c, void *arg) {
   for (uint32_t s = from; s < to && rc == TIMERS_OK; s++) {
     o->layout.ops->keys(keys, &o->e->core.names, o->topic, s);
     const char *argv[TM_CORE_KEYS + 1];
-    size_t len[TM_CORE_KEYS + 1];
     int argc = TM_CORE_KEYS;
     for (int k = 0; k < TM_CORE_KEYS; k++) argv[k] = keys[k];
     if (o->id) argv[argc++] = o->id;
-    for (int k = 0; k < argc; k++) len[k] = strlen(argv[k]);
     rc = tm__conn_append_script(c, TM_SCRIPT_PURGE, TM_CORE_KEYS, argc, argv,
-                                len);
+                                NULL);
     appended += rc == TIMERS_OK;
   }
   if (rc != TIMERS_OK) return rc; /* the pool drops the connection */
-  for (uint32_t k = 0; k < appended; k++) {
-    redisReply *r;
-    int rr = tm__conn_reply(c, &r);
-    if (rr == TIMERS_OK && r->type == REDIS_REPLY_INTEGER) o->result += r->integer;
-    if (r) freeReplyObject(r);
-    if (rc == TIMERS_OK) rc = rr;
-    if (rr == TIMERS_ECONN) break;
-  }
-  return rc;
+  return tm__conn_sum_replies(c, appended, &o->result);
 }
 
 int timers_dead_purge(timers_engine *e, const char *topic, const char *id,

@@ -27,28 +27,11 @@ typedef struct tm_inspect {
 /* Copies the envelope's payload and headers into info (owned). */
 static int fill_envelope(timers_timer_info *info, const tm_layout_ops *ops,
                          const redisReply *blob) {
-  tm_decode_buf buf;
-  tm_decoded d;
-  int rc = tm__layout_decode(ops, blob->str, blob->len, info->score, &buf, &d);
-  if (rc != TIMERS_OK) return rc;
-  info->activate_at = d.activate_at;
-  info->payload = tm__malloc(d.payload_len + 1);
-  info->headers = tm__calloc(d.header_count, sizeof *info->headers);
-  if (!info->payload || !info->headers)
-    rc = tm__error(TIMERS_ENOMEM, "out of memory");
-  if (rc == TIMERS_OK) {
-    memcpy(info->payload, d.payload, d.payload_len);
-    ((char *)info->payload)[d.payload_len] = '\0';
-    info->payload_len = d.payload_len;
-    for (size_t k = 0; k < d.header_count && rc == TIMERS_OK; k++) {
-      info->headers[k].key = tm__strdup(d.headers[k].key);
-      info->headers[k].value = tm__strdup(d.headers[k].value);
-      info->header_count = k + 1;
-      if (!info->headers[k].key || !info->headers[k].value)
-        rc = tm__error(TIMERS_ENOMEM, "out of memory");
-    }
-  }
-  tm__decode_buf_free(&buf);
+  tm_message_copy m = {0};
+  int rc = tm__layout_decode_copy(ops, blob->str, blob->len, info->score, &m);
+  info->activate_at = m.activate_at;
+  info->payload = m.payload, info->payload_len = m.payload_len;
+  info->headers = m.headers, info->header_count = m.header_count;
   return rc;
 }
 
@@ -117,15 +100,11 @@ int timers_inspect(timers_engine *e, const char *topic, const char *id,
 
 void timers_timer_info_free(timers_timer_info *info) {
   if (!info) return;
-  for (size_t k = 0; k < info->header_count; k++) {
-    tm__free((void *)info->headers[k].key);
-    tm__free((void *)info->headers[k].value);
-  }
-  tm__free(info->headers);
-  tm__free(info->payload);
-  info->headers = NULL;
-  info->payload = NULL;
-  info->header_count = info->payload_len = 0;
+  tm_message_copy m = {0, info->payload, info->payload_len, info->headers,
+                       info->header_count};
+  tm__message_copy_free(&m);
+  info->payload = NULL, info->payload_len = 0;
+  info->headers = NULL, info->header_count = 0;
 }
 
 /* --------------------------------------------------------------- depth */

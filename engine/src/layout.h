@@ -91,4 +91,19 @@ int tm__layout_decode(const tm_layout_ops *ops, const char *blob, size_t len,
                       double score, tm_decode_buf *buf, tm_decoded *out);
 void tm__decode_buf_free(tm_decode_buf *buf);
 
+/* A decoded envelope copied out for the application (timers_timer_info,
+ * timers_dead_info): payload NUL-terminated, headers and their strings
+ * owned. On an error what was copied stays in *m: free it with
+ * tm__message_copy_free. */
+typedef struct tm_message_copy {
+  double activate_at;
+  void *payload;
+  size_t payload_len;
+  timers_header *headers;
+  size_t header_count;
+} tm_message_copy;
+int tm__layout_decode_copy(const tm_layout_ops *ops, const char *blob,
+                           size_t len, double score, tm_message_copy *m);
+void tm__message_copy_free(tm_message_copy *m);
+
 #endif

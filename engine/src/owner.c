@@ -128,9 +128,7 @@ static int append_members(tm_poller *p, tm_turn *t, size_t i, char op) {
   char ttl[16], o[2] = {op, '\0'};
   snprintf(ttl, sizeof ttl, "%d", p->core->cfg.owner_ttl_ms);
   const char *argv[] = {m->topic->members_key, p->core->member_id, ttl, o};
-  size_t len[4];
-  for (int k = 0; k < 4; k++) len[k] = strlen(argv[k]);
-  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_MEMBERS, 1, 4, argv, len);
+  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_MEMBERS, 1, 4, argv, NULL);
   if (rc == TIMERS_OK && t)
     t->calls[t->ncalls++] = (tm_call){CALL_MEMBERS, NULL, (unsigned)i, false, op};
   return rc;
@@ -141,9 +139,7 @@ static int append_own(tm_poller *p, tm_turn *t, tm_shard *s, char op) {
   snprintf(ttl, sizeof ttl, "%d", p->core->cfg.owner_ttl_ms);
   const char *argv[] = {s->keys[TM_KEY_O], p->core->member_id, o, ttl,
                         s->owned ? s->epoch : ""};
-  size_t len[5];
-  for (int k = 0; k < 5; k++) len[k] = strlen(argv[k]);
-  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_OWN, 1, 5, argv, len);
+  int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_OWN, 1, 5, argv, NULL);
   if (rc == TIMERS_OK && t)
     t->calls[t->ncalls++] = (tm_call){CALL_OWN, s, 0, false, op};
   return rc;

@@ -342,13 +342,7 @@ static int cancel_op(tm_conn *c, void *arg) {
   if (rc != TIMERS_OK) return rc;
   /* KEYS z, p, a; ARGV id */
   const char *argv[4] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A], o->id};
-  size_t len[4];
-  for (int k = 0; k < 4; k++) len[k] = strlen(argv[k]);
-  redisReply *r;
-  rc = tm__conn_script(c, TM_SCRIPT_CANCEL, 3, 4, argv, len, &r);
-  if (rc == TIMERS_OK) o->result = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-  if (r) freeReplyObject(r);
-  return rc;
+  return tm__conn_script_int(c, TM_SCRIPT_CANCEL, 3, 4, argv, &o->result);
 }
 
 static int pending_op(tm_conn *c, void *arg) {
@@ -424,13 +418,7 @@ static int move_op(tm_conn *c, void *arg) {
     tm__wake_channel(chan, o->e->core.names.prefix, o->topic);
   const char *argv[8] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A],
                          o->id, score, chan, shard, us};
-  size_t len[8];
-  for (int k = 0; k < 8; k++) len[k] = strlen(argv[k]);
-  redisReply *r;
-  rc = tm__conn_script(c, TM_SCRIPT_MOVE, 3, 8, argv, len, &r);
-  if (rc == TIMERS_OK) o->result = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
-  if (r) freeReplyObject(r);
-  return rc;
+  return tm__conn_script_int(c, TM_SCRIPT_MOVE, 3, 8, argv, &o->result);
 }
 
 int timers_reschedule(timers_engine *e, const char *topic, const char *id,
@@ -463,21 +451,12 @@ static int clear_op(tm_conn *c, void *arg) {
     tm_keys keys;
     l.ops->keys(keys, &o->e->core.names, o->topic, s);
     const char *argv[3] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A]};
-    size_t len[3];
-    for (int k = 0; k < 3; k++) len[k] = strlen(argv[k]);
-    rc = tm__conn_append_script(c, TM_SCRIPT_CLEAR, 3, 3, argv, len);
+    rc = tm__conn_append_script(c, TM_SCRIPT_CLEAR, 3, 3, argv, NULL);
     appended += rc == TIMERS_OK;
   }
   o->result = 0;
-  for (uint32_t s = 0; s < appended; s++) {
-    redisReply *r;
-    int rr = tm__conn_reply(c, &r);
-    if (rr == TIMERS_OK && r->type == REDIS_REPLY_INTEGER) o->result += r->integer;
-    if (r) freeReplyObject(r);
-    if (rc == TIMERS_OK) rc = rr;
-    if (rr == TIMERS_ECONN) break;
-  }
-  return rc;
+  int rr = tm__conn_sum_replies(c, appended, &o->result);
+  return rc != TIMERS_OK ? rc : rr;
 }
 
 int timers_cancel_all(timers_engine *e, const char *topic, uint64_t *count) {
