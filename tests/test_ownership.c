@@ -119,8 +119,12 @@ static void test_two_owners_split(void) {
   fired_log_free(&fired);
 }
 
-/* A child process running an owned engine until killed. */
-static pid_t spawn_owner(const char *topic, int shards, const char *log) {
+/* A child process running an owned engine until killed, its log (INFO)
+ * in rs.dir/<name>. */
+static pid_t spawn_owner(const char *topic, int shards, const char *name,
+                         timers_handler h) {
+  char log[320];
+  snprintf(log, sizeof log, "%s/%s", rs.dir, name);
   pid_t pid = fork();
   CHECK(pid >= 0);
   if (pid) return pid;
@@ -135,8 +139,7 @@ static pid_t spawn_owner(const char *topic, int shards, const char *log) {
   timers_subscribe_options o = {.shards = shards, .owned = 1,
                                 .lease_ms = 1000};
   if (timers_engine_create(&cfg, &e) != TIMERS_OK ||
-      timers_subscribe(e, topic, record_ack_handler, &fired, &o) !=
-          TIMERS_OK ||
+      timers_subscribe(e, topic, h, &fired, &o) != TIMERS_OK ||
       timers_engine_start(e) != TIMERS_OK)
     _exit(2);
   for (;;) pause();
@@ -144,9 +147,7 @@ static pid_t spawn_owner(const char *topic, int shards, const char *log) {
 
 static void test_takeover_after_kill(void) {
   fired_log_init(&fired);
-  char log[320];
-  snprintf(log, sizeof log, "%s/owner-kill.log", rs.dir);
-  pid_t child = spawn_owner("own.kill", 8, log);
+  pid_t child = spawn_owner("own.kill", 8, "owner-kill.log", record_ack_handler);
   timers_engine *a = owned_engine("own.kill", 8, record_ack_handler, &fired);
   split_probe p = {a, NULL, 8};
   /* the child holds part of the shards: a owns fewer than 8 */
@@ -209,25 +210,7 @@ static timers_outcome slow_ack(const timers_message *m, void *ud) {
  * acks it; the resumed child is fenced off and says so. */
 static void test_sigstop_owner(void) {
   fired_log_init(&fired);
-  char log[320];
-  snprintf(log, sizeof log, "%s/owner-stop.log", rs.dir);
-  pid_t child = fork();
-  CHECK(child >= 0);
-  if (child == 0) {
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd >= 0) dup2(fd, 2);
-    timers_config cfg;
-    test_config(&cfg, &rs);
-    cfg.owner_ttl_ms = TTL_MS;
-    timers_engine *e = NULL;
-    timers_subscribe_options o = {.shards = 1, .owned = 1, .lease_ms = 1000};
-    if (timers_engine_create(&cfg, &e) != TIMERS_OK ||
-        timers_subscribe(e, "own.stop", slow_ack, &fired, &o) != TIMERS_OK ||
-        timers_engine_start(e) != TIMERS_OK)
-      _exit(2);
-    for (;;) pause();
-  }
+  pid_t child = spawn_owner("own.stop", 1, "owner-stop.log", slow_ack);
   timers_config cfg;
   test_config(&cfg, &rs);
   timers_engine *prod = test_engine(&cfg);
@@ -245,7 +228,9 @@ static void test_sigstop_owner(void) {
   sleep_ms(4000); /* its handler returns; its ack and claims are fenced */
   kill(child, SIGKILL);
   waitpid(child, NULL, 0);
-  char buf[8192] = "";
+  static char buf[1 << 18]; /* the whole log */
+  char log[320];
+  snprintf(log, sizeof log, "%s/owner-stop.log", rs.dir);
   FILE *f = fopen(log, "r");
   if (f) {
     size_t n = fread(buf, 1, sizeof buf - 1, f);
