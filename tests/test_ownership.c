@@ -16,6 +16,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <hiredis.h>
 
@@ -37,6 +38,12 @@ static timers_engine *owned_engine(const char *topic, int shards,
   CHECK_OK(timers_subscribe(e, topic, h, ud, &o));
   CHECK_OK(timers_engine_start(e));
   return e;
+}
+
+static double process_cpu_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Shards this engine owns (not standby). */
@@ -102,6 +109,13 @@ static void test_two_owners_split(void) {
   split_probe p = {a, b, 8};
   CHECK_MSG(wait_until(split_pred, &p, 15000), "owned %d + %d of 8",
             owned_count(a), owned_count(b));
+  /* Idle, each with standby shards: the pollers sleep (a poller that took
+   * a standby shard for a due one spun a whole core). */
+  double cpu = process_cpu_s();
+  sleep_ms(2000);
+  cpu = process_cpu_s() - cpu;
+  CHECK_MSG(cpu < 0.5, "two idle owned engines used %.2f s of CPU in 2 s",
+            cpu);
   schedule_n(a, "own.two", 2000, "b");
   CHECK(fired_wait_distinct(&fired, 2000, 30000));
   sleep_ms(300);

@@ -278,8 +278,11 @@ typedef struct timers_subscribe_options {
   int owned;         /* 1: each shard is claimed by one process at a time
                         (an ownership lease of owner_ttl_ms, renewed,
                         balanced over the live processes subscribed with
-                        owned, taken over within owner_ttl_ms when its
-                        owner dies); 0: every process claims every shard */
+                        owned, taken over within about 1.5 x
+                        owner_ttl_ms when its owner dies: its leases run
+                        out, the others see it gone at their next
+                        membership read, every third of the ttl);
+                        0: every process claims every shard             */
   int at_most_once;  /* 1: a claim removes the timer (no lease): never
                         delivered twice, but lost if its process dies
                         before the handler runs; outcomes do nothing

@@ -19,7 +19,10 @@
  * share) is claimed no more; once its held timers are settled it is
  * released, and the new owner, retrying every tenth of the ttl, takes it:
  * no overlap (one lease), a short gap. A dead owner's shard is taken over
- * when its lease runs out (at most owner_ttl_ms).
+ * once its member entry and its lease have run out (each owner_ttl_ms
+ * after its last heartbeat) and a survivor has read the members again
+ * (every third of the ttl), then retried (every tenth): about 1.5 x
+ * owner_ttl_ms at worst.
  *
  * All of this runs on the shard's poller thread, within its round trips.
  */

@@ -86,7 +86,9 @@ static int64_t sleep_ns(tm_poller *p, bool stopping) {
   for (size_t k = 0; k < p->nshards; k++) {
     tm_shard *s = p->shards[k];
     int64_t at = s->nsettle ? s->retry_at_ns : INT64_MAX;
-    if (!stopping && !p->starved) {
+    /* A shard it may not claim (owned by another process) is not due:
+     * the ownership step's own time (tm__owner_next_ns) wakes us. */
+    if (!stopping && !p->starved && tm__owner_claimable(s, now)) {
       int64_t due = score_to_mono(p, tm__shard_due(s), now);
       if (due < s->retry_at_ns) due = s->retry_at_ns;
       if (due < at) at = due;
