@@ -133,7 +133,7 @@ static int append_members(tm_poller *p, tm_turn *t, size_t i, char op) {
   const char *argv[] = {m->topic->members_key, p->core->member_id, ttl, o};
   int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_MEMBERS, 1, 4, argv, NULL);
   if (rc == TIMERS_OK && t)
-    t->calls[t->ncalls++] = (tm_call){CALL_MEMBERS, NULL, (unsigned)i, false, op};
+    t->calls[t->ncalls++] = (tm_call){CALL_MEMBERS, NULL, (unsigned)i, false, op, 0};
   return rc;
 }
 
@@ -144,7 +144,7 @@ static int append_own(tm_poller *p, tm_turn *t, tm_shard *s, char op) {
                         s->owned ? s->epoch : ""};
   int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_OWN, 1, 5, argv, NULL);
   if (rc == TIMERS_OK && t)
-    t->calls[t->ncalls++] = (tm_call){CALL_OWN, s, 0, false, op};
+    t->calls[t->ncalls++] = (tm_call){CALL_OWN, s, 0, false, op, 0};
   return rc;
 }
 

@@ -84,6 +84,7 @@ typedef struct tm_call {
                         members: index in p->members */
   bool expected_due; /* claim: a known score said the shard was due */
   char op;           /* own: 'a' or 'r' */
+  int64_t due_us;    /* claim: that score (Redis clock, microseconds) */
 } tm_call;
 
 typedef struct tm_turn {

@@ -142,7 +142,7 @@ static int append_settle(tm_poller *p, tm_shard *s, tm_turn *t) {
   rc = tm__conn_append_script(&p->conn, TM_SCRIPT_SETTLE, TM_SETTLE_KEYS,
                               (int)argc, argv, len);
   if (rc == TIMERS_OK)
-    t->calls[t->ncalls++] = (tm_call){CALL_SETTLE, s, n, false, 0};
+    t->calls[t->ncalls++] = (tm_call){CALL_SETTLE, s, n, false, 0, 0};
 out:
   tm__free(argv), tm__free(len), tm__free(scratch);
   return rc;
@@ -209,7 +209,9 @@ static int append_claim(tm_poller *p, tm_shard *s, tm_turn *t, unsigned n,
   int rc = tm__conn_append_script(&p->conn, TM_SCRIPT_CLAIM, TM_CLAIM_KEYS,
                                   ARGC, argv, len);
   if (rc == TIMERS_OK)
-    t->calls[t->ncalls++] = (tm_call){CALL_CLAIM, s, n, expected, 0};
+    t->calls[t->ncalls++] = (tm_call){
+        CALL_CLAIM, s, n, expected, 0,
+        atomic_load_explicit(&s->next_due_us, memory_order_relaxed)};
   return rc;
 }
 
@@ -403,7 +405,10 @@ static void finish_claim(tm_poller *p, tm_call *c, const redisReply *r,
                             memory_order_relaxed);
   tm__count(&s->counters.claim_calls, 1);
   tm__count(&s->counters.claimed, got);
-  if (got == 0 && rr == TIMERS_OK && c->expected_due)
+  /* Contested: a timer known to be due by Redis's clock was not there (a
+   * claim sent early by our skew estimate finds nothing, uncontested). */
+  if (got == 0 && rr == TIMERS_OK && c->expected_due &&
+      (double)c->due_us <= 1e6 * atof(r->element[TM_CLAIM_NOW]->str))
     tm__count(&s->counters.contested, 1);
   if (got) tm__idle_wake(p->idle, got, &p->core->contention);
 }
