@@ -499,6 +499,8 @@ int tm__turn(tm_poller *p, bool stopping) {
   int rr = read_replies(p, &t);
   adapt_budget(p, &t);
   if (t.calls != calls_small) tm__free(t.calls);
-  p->starved = t.starved;
+  /* Starved waits for outcomes to free room; room a short claim gave back
+   * is free now (e.g. a new owner's first looks at empty shards). */
+  p->starved = t.starved && !t.caught_up;
   return rr != TIMERS_OK ? rr : rc;
 }
