@@ -5,9 +5,10 @@
  * Membership: each process heartbeats its member id into the topic's
  * members set (expiry owner_ttl_ms, every third of it) and reads the live
  * members back. The shards it should own are the ones rendezvous hashing
- * gives it: shard s belongs to the member m with the highest
- * FNV-1a-64(m ":" topic ":" s), so a process that joins or leaves moves
- * only its share.
+ * with bounded load gives it (assign()): shard s goes to the member with
+ * the highest weight mix(FNV-1a-64(member), FNV-1a-64(topic) + s) among
+ * those under ceil(shards / members), so each process gets its share and
+ * one that joins or leaves moves few shards.
  *
  * Ownership: a lease on the shard itself, in the shard's hash slot
  * ({owner, epoch, until}: scripts.c OWN), renewed every third of
@@ -101,27 +102,61 @@ static uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-static uint64_t weight(const char *member, const char *topic, uint32_t s) {
-  return mix64(fnv64(member) ^ mix64(fnv64(topic) + s));
+/* Rendezvous weight of (member, topic, shard), from the hashes of the
+ * member and the topic. */
+static uint64_t weight(uint64_t member, uint64_t topic, uint32_t s) {
+  return mix64(member ^ mix64(topic + s));
 }
 
-/* Which of m's topic shards this process should own. */
+/* Which member owns shard s, from the members' hashes hm, under a cap of
+ * shards per member (load: shards given so far): the highest weight among
+ * the members under the cap (ties: the greater id). */
+static size_t pick(const tm_members *m, const uint64_t *hm, uint64_t ht,
+                   uint32_t s, const uint32_t *load, uint32_t cap) {
+  size_t best = m->n;
+  uint64_t top = 0;
+  for (size_t i = 0; i < m->n; i++) {
+    if (load[i] >= cap) continue;
+    uint64_t w = weight(hm[i], ht, s);
+    if (best == m->n || w > top ||
+        (w == top && strcmp(m->ids[i], m->ids[best]) > 0))
+      best = i, top = w;
+  }
+  return best;
+}
+
+/* Which of m's topic shards this process should own: rendezvous hashing
+ * with bounded load. Every member computes the same answer from the same
+ * member list: shards 0..N-1 in order, each to the highest-weight member
+ * still under ceil(N / members) shards. A member that joins or leaves
+ * moves few shards, and no member gets more than its share (plain
+ * rendezvous gave 4-0 splits of 8 shards over 4 members). */
 static void assign(tm_poller *p, const tm_members *m) {
   const char *me = p->core->member_id;
+  uint32_t n = m->topic->nshards;
+  uint64_t ht = fnv64(m->topic->name);
+  uint64_t *hm = m->n ? tm__calloc(m->n, sizeof *hm) : NULL;
+  uint32_t *load = m->n ? tm__calloc(m->n, sizeof *load) : NULL;
+  uint8_t *mine = tm__calloc(n, 1);
+  if (m->n && (!hm || !load || !mine)) { /* keep the last answer */
+    tm__free(hm), tm__free(load), tm__free(mine);
+    return;
+  }
+  for (size_t i = 0; i < m->n; i++) hm[i] = fnv64(m->ids[i]);
+  uint32_t cap = m->n ? (n + (uint32_t)m->n - 1) / (uint32_t)m->n : 0;
+  for (uint32_t s = 0; s < n && m->n; s++) {
+    size_t w = pick(m, hm, ht, s, load, cap);
+    load[w]++;
+    mine[s] = strcmp(m->ids[w], me) == 0;
+  }
   for (size_t k = 0; k < p->nshards; k++) {
     tm_shard *s = p->shards[k];
     if (s->topic != m->topic) continue;
-    const char *best = NULL;
-    uint64_t top = 0;
-    for (size_t i = 0; i < m->n; i++) {
-      uint64_t w = weight(m->ids[i], m->topic->name, s->index);
-      if (!best || w > top || (w == top && strcmp(m->ids[i], best) > 0))
-        best = m->ids[i], top = w;
-    }
-    bool want = best && strcmp(best, me) == 0;
+    bool want = mine && mine[s->index];
     if (want && !s->wanted) s->own_next_ns = 0; /* try at once */
     s->wanted = want;
   }
+  tm__free(hm), tm__free(load), tm__free(mine);
 }
 
 /* ---------------------------------------------------------------- calls */
