@@ -130,11 +130,11 @@ double load(const char *topic, int shards, size_t n, double at,
 // The id load() gives timer i.
 std::string load_id(const char *prefix, size_t id_len, size_t i);
 
-// The four keys of shard s of topic in the scripts' KEYS order (z, p, a,
-// d), by the engine's own tm__native_keys (keys.h) with the default key
-// prefix of timers_config_init.
+// The keys of shard s of topic in keys.h's TM_KEY_* order (z, p, a, x, y,
+// d, o: index with TM_KEY_*), by the engine's own tm__native_keys with the
+// default key prefix of timers_config_init.
 std::vector<std::string> shard_keys(const char *topic, int s);
-// One of them: kind 'z', 'p', 'a' or 'd'.
+// One of them: kind 'z', 'p', 'a', 'x', 'y', 'd' or 'o'.
 std::string shard_key(const char *topic, int s, char kind);
 // The topic's meta key (keys.h tm__meta_key).
 std::string meta_key(const char *topic);

@@ -64,12 +64,20 @@ constexpr double kHandlerRowS = 1.5;
 // The fields this file fills per settle step and reads per claimed item;
 // if scripts.h changes them, this fails to compile instead of measuring
 // something else.
-static_assert(TM_SETTLE_ARGS == 2 && TM_SETTLE_STRIDE == 5,
-              "SETTLE ARGV is lease_ms, the tombstone set's expiry, then "
-              "steps of (op, token, id, x, y): update append_settle()");
-static_assert(TM_CLAIM_STRIDE == 4,
-              "a claimed item is (id, envelope, attempt, score before): "
-              "update take_claim()");
+static_assert(TM_SETTLE_KEYS == TM_CORE_KEYS + 2 && TM_SETTLE_ARGS == 6 &&
+                  TM_SETTLE_STRIDE == 5,
+              "SETTLE is KEYS z p a x y, tombstone set, ownership hash; "
+              "ARGV lease_ms, the tombstone set's expiry, dead_max, "
+              "dead_ttl_ms, owner, epoch, then steps of (op, token, id, x, "
+              "y): update append_settle()");
+static_assert(TM_CLAIM_KEYS == TM_CORE_KEYS + 1 && TM_CLAIM_ARGS == 8,
+              "CLAIM is KEYS z p a x y, ownership hash; ARGV lease_ms, "
+              "count, flags, max_attempts, dead_max, dead_ttl_ms, owner, "
+              "epoch: update append_claim()");
+static_assert(TM_CLAIM_STRIDE == 4 && TM_CLAIM_REPLY_LEN == 6,
+              "a claim reply is {now, lease, next, healed, buried, items}, "
+              "an item (id, envelope, attempt, score before): update "
+              "take_claim()");
 
 size_t fire_n() { return tb::scaled(kFireN, 1000); }
 
@@ -81,7 +89,7 @@ std::string ceiling_key(int64_t shards, int64_t batch) {
 // What a poller sends besides keys and ids: the engine's defaults
 // (timers_config_init) and the native layout's claim flags.
 struct Protocol {
-  std::string nkeys, lease_ms, window_ms;
+  std::string lease_ms, window_ms, max_attempts, dead_max, dead_ttl_ms;
   const char *claim_flags;
   bool tombstones;
   int window;  // dedup_window_ms
@@ -93,9 +101,11 @@ const Protocol &protocol() {
     timers_config c;
     timers_config_init(&c);
     Protocol x;
-    x.nkeys = std::to_string(TM_NKEYS);
     x.lease_ms = std::to_string(c.lease_ms);
     x.window_ms = std::to_string(c.dedup_window_ms);
+    x.max_attempts = std::to_string(c.max_attempts);
+    x.dead_max = std::to_string(c.dead_max);
+    x.dead_ttl_ms = std::to_string(c.dead_ttl_ms);
     x.claim_flags = tm__layout_native.claim_flags;
     x.tombstones = tm__layout_native.has_tombstones && c.dedup_window_ms > 0;
     x.lease_s = c.lease_ms / 1e3;
@@ -189,7 +199,7 @@ struct Commit {
 };
 
 struct ScriptShard {
-  std::vector<std::string> keys;  // z p a d
+  std::vector<std::string> keys;  // tb::shard_keys: keys.h TM_KEY_* order
   std::vector<Commit> commits;    // of the previous round trip's claims
   bool done = false;
 };
@@ -212,9 +222,12 @@ void append_settle(tb::Redis &r, const std::string &sha, ScriptShard &sh,
     size_t to = std::min(sh.commits.size(), from + (size_t)TM_COMMIT_MAX);
     tb::Args a;
     TombSet ts = tomb_set(sh.keys[TM_KEY_D]);
-    a.add("EVALSHA").add(sha).add(pr.nkeys);
-    for (int k = 0; k < TM_KEY_D; k++) a.add(sh.keys[k]);
-    a.add(ts.key).add(pr.lease_ms).add(ts.expire_at_ms);
+    static const std::string nkeys = std::to_string(TM_SETTLE_KEYS);
+    a.add("EVALSHA").add(sha).add(nkeys);
+    for (int k = 0; k < TM_CORE_KEYS; k++) a.add(sh.keys[k]);
+    a.add(ts.key).add(sh.keys[TM_KEY_O]);
+    a.add(pr.lease_ms).add(ts.expire_at_ms).add(pr.dead_max);
+    a.add(pr.dead_ttl_ms).add("", 0).add("", 0);  // shared: no owner
     for (size_t i = from; i < to; i++) {
       const Commit &c = sh.commits[i];
       a.add("c").add(c.token).add(c.id).add(c.tomb).add("", 0);
@@ -230,10 +243,13 @@ void append_claim(tb::Redis &r, const std::string &sha, const ScriptShard &sh,
                   int s, const std::string &count, size_t batch,
                   std::vector<Sent> &sent, Totals &t) {
   const Protocol &pr = protocol();
+  static const std::string nkeys = std::to_string(TM_CLAIM_KEYS);
   tb::Args a;
-  a.add("EVALSHA").add(sha).add(pr.nkeys);
-  for (const std::string &k : sh.keys) a.add(k);
-  a.add(pr.lease_ms).add(count).add(pr.claim_flags);
+  a.add("EVALSHA").add(sha).add(nkeys);
+  for (int k = 0; k < TM_CORE_KEYS; k++) a.add(sh.keys[k]);
+  a.add(sh.keys[TM_KEY_O]);
+  a.add(pr.lease_ms).add(count).add(pr.claim_flags).add(pr.max_attempts);
+  a.add(pr.dead_max).add(pr.dead_ttl_ms).add("", 0).add("", 0);
   a.append(r);
   sent.push_back({Call::claim, s, batch});
   t.claim_calls++;
@@ -241,9 +257,10 @@ void append_claim(tb::Redis &r, const std::string &sha, const ScriptShard &sh,
 
 bool is_str(const redisReply *r) { return r->type == REDIS_REPLY_STRING; }
 
-// A claim reply (scripts.h): {now, lease, next, healed, items}. Anything
-// that does not fit the protocol fails the run rather than measuring
-// wrong: lease = now + lease_ms, nothing healed, at most `asked` items,
+// A claim reply (scripts.h): {now, lease, next, healed, buried, items}.
+// Anything that does not fit the protocol fails the run rather than
+// measuring wrong: lease = now + lease_ms, nothing healed or dead-lettered,
+// at most `asked` items,
 // each a first delivery (attempt 1) of a timer that was due.
 void take_claim(ScriptShard &sh, const redisReply *rep, size_t asked,
                 Seen &seen, Totals &t) {
@@ -255,16 +272,19 @@ void take_claim(ScriptShard &sh, const redisReply *rep, size_t asked,
   const redisReply *items = e[TM_CLAIM_ITEMS];
   if (!is_str(e[TM_CLAIM_NOW]) || !is_str(e[TM_CLAIM_LEASE]) ||
       !is_str(e[TM_CLAIM_NEXT]) || e[TM_CLAIM_HEALED]->type != REDIS_REPLY_INTEGER ||
+      e[TM_CLAIM_BURIED]->type != REDIS_REPLY_INTEGER ||
       items->type != REDIS_REPLY_ARRAY)
     tb::fail("claim: reply fields of unexpected types (scripts.h changed?)");
   double now = std::strtod(e[TM_CLAIM_NOW]->str, nullptr);
   double lease = std::strtod(e[TM_CLAIM_LEASE]->str, nullptr);
   size_t got = items->elements / TM_CLAIM_STRIDE;
   if (std::abs(lease - now - pr.lease_s) > 1e-5 || e[TM_CLAIM_HEALED]->integer ||
-      items->elements % TM_CLAIM_STRIDE || got > asked)
-    tb::fail("claim: now %s, lease %s, healed %lld, %zu item fields for %zu "
-             "timers asked", e[TM_CLAIM_NOW]->str, e[TM_CLAIM_LEASE]->str,
-             e[TM_CLAIM_HEALED]->integer, items->elements, asked);
+      e[TM_CLAIM_BURIED]->integer || items->elements % TM_CLAIM_STRIDE ||
+      got > asked)
+    tb::fail("claim: now %s, lease %s, healed %lld, buried %lld, %zu item "
+             "fields for %zu timers asked", e[TM_CLAIM_NOW]->str,
+             e[TM_CLAIM_LEASE]->str, e[TM_CLAIM_HEALED]->integer,
+             e[TM_CLAIM_BURIED]->integer, items->elements, asked);
   for (size_t k = 0; k < items->elements; k += TM_CLAIM_STRIDE) {
     redisReply *const *f = &items->element[k];
     if (!is_str(f[0]) || !is_str(f[1]) || f[2]->type != REDIS_REPLY_INTEGER ||
@@ -371,7 +391,7 @@ struct PlainSent {
 };
 
 struct PlainShard {
-  std::vector<std::string> keys;     // z p a d
+  std::vector<std::string> keys;     // tb::shard_keys (TM_KEY_*)
   std::vector<std::string> found;    // ranged last round: lease them now
   std::vector<std::string> leasing;  // leased this round, HMGET pending
   std::vector<std::pair<std::string, std::string>> commits;  // (id, tomb)
