@@ -1,7 +1,12 @@
 // bench_common.cc - helpers of the fixture (see bench_common.h).
 #include "bench_common.h"
 
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +17,7 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <thread>
 
 extern "C" {
 #include "keys.h"
@@ -262,6 +268,36 @@ std::string meta_key(const char *topic) {
   return buf;
 }
 
+std::string members_key(const char *topic) {
+  char buf[TM_KEY_MAX];
+  tm__members_key(buf, key_prefix(), topic);
+  return buf;
+}
+
+// owner.c: FNV-1a 64 of each name, mixed by splitmix64's finalizer.
+static uint64_t fnv64(const std::string &str) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (unsigned char c : str) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+
+static uint64_t mix64(uint64_t x) {
+  x ^= x >> 30, x *= 0xbf58476d1ce4e5b9ull;
+  x ^= x >> 27, x *= 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+std::string rendezvous_owner(const std::vector<std::string> &members,
+                             const char *topic, uint32_t s) {
+  const std::string *best = nullptr;
+  uint64_t top = 0, t = mix64(fnv64(topic) + s);
+  for (const std::string &m : members) {
+    uint64_t w = mix64(fnv64(m) ^ t);
+    if (!best || w > top || (w == top && m > *best)) best = &m, top = w;
+  }
+  return best ? *best : "";
+}
+
 Args &Args::add(const char *s) { return add(s, std::strlen(s)); }
 
 void Args::append(Redis &r) {
@@ -285,6 +321,47 @@ long long pending(Redis &r, const char *topic, int shards) {
     n += r.integer("ZCARD %s", shard_key(topic, s, 'z').c_str());
   return n;
 }
+
+// ------------------------------------------------------------- processes
+
+pid_t fork_process(char *err, size_t cap, const std::function<void()> &body) {
+  std::fflush(nullptr);  // nothing buffered is written twice
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) fail("fork: %s", std::strerror(errno));
+  if (pid > 0) return pid;
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1);  // the parent died before prctl
+  int rc = 0;
+  try {
+    body();
+  } catch (const std::exception &ex) {
+    std::snprintf(err, cap, "%s", ex.what());
+    rc = 1;
+  }
+  _exit(rc);  // no atexit handlers: they belong to the parent (redis-server)
+}
+
+int reap(pid_t pid, double timeout_s) {
+  int st = 0;
+  for (double end = mono() + timeout_s; mono() < end;) {
+    pid_t r = waitpid(pid, &st, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return st;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  kill(pid, SIGKILL);
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  return st;
+}
+
+SharedMap::SharedMap(size_t n) : n_(n) {
+  p_ = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+            -1, 0);
+  if (p_ == MAP_FAILED) fail("mmap %zu bytes: %s", n, std::strerror(errno));
+}
+
+SharedMap::~SharedMap() { munmap(p_, n_); }
 
 // -------------------------------------------------------------- ceilings
 

@@ -18,6 +18,7 @@
 
 #include <benchmark/benchmark.h>
 #include <hiredis.h>
+#include <sys/types.h>
 
 #include <cstdarg>
 #include <cstddef>
@@ -130,14 +131,54 @@ double load(const char *topic, int shards, size_t n, double at,
 // The id load() gives timer i.
 std::string load_id(const char *prefix, size_t id_len, size_t i);
 
-// The four keys of shard s of topic in the scripts' KEYS order (z, p, a,
-// d), by the engine's own tm__native_keys (keys.h) with the default key
-// prefix of timers_config_init.
+// The keys of shard s of topic in keys.h's TM_KEY_* order (z, p, a, x, y,
+// d, o: index with TM_KEY_*), by the engine's own tm__native_keys with the
+// default key prefix of timers_config_init.
 std::vector<std::string> shard_keys(const char *topic, int s);
-// One of them: kind 'z', 'p', 'a' or 'd'.
+// One of them: kind 'z', 'p', 'a', 'x', 'y', 'd' or 'o'.
 std::string shard_key(const char *topic, int s, char kind);
 // The topic's meta key (keys.h tm__meta_key).
 std::string meta_key(const char *topic);
+// The topic's members set (keys.h tm__members_key): owned topics' live
+// member ids, scored by their expiry (Unix ms).
+std::string members_key(const char *topic);
+// The member that owner.c's rendezvous hashing gives shard s of topic among
+// members ("" if none): a copy of owner.c's weight() and assign(), which the
+// engine does not export. If the two ever differ, a wait for the expected
+// split times out and says so; it never measures a wrong split.
+std::string rendezvous_owner(const std::vector<std::string> &members,
+                             const char *topic, uint32_t s);
+
+// ------------------------------------------------------------ processes
+//
+// Engines in their own processes. Fork only while this process has one
+// thread (before any engine of it is started): a fork keeps only the
+// calling thread, and a lock another thread held stays held in the child.
+
+// Forks a child that runs body, then _exit(0); if body throws, the message
+// goes to err (cap bytes, NUL-terminated: shared memory, so the parent can
+// read it) and the child exits 1. The child dies with its parent
+// (PR_SET_PDEATHSIG) and never returns into the caller.
+pid_t fork_process(char *err, size_t cap, const std::function<void()> &body);
+// Waits up to timeout_s for pid to exit, then SIGKILLs and reaps it.
+// Returns the wait status.
+int reap(pid_t pid, double timeout_s);
+
+// An anonymous shared mapping of n zeroed bytes: children forked after it
+// was made see the same memory (lock-free std::atomic in it works across
+// processes). Unmapped by the destructor.
+class SharedMap {
+ public:
+  explicit SharedMap(size_t n);
+  ~SharedMap();
+  SharedMap(const SharedMap &) = delete;
+  SharedMap &operator=(const SharedMap &) = delete;
+  void *data() { return p_; }
+
+ private:
+  void *p_;
+  size_t n_;
+};
 // Sum of ZCARD over the topic's shards.
 long long pending(Redis &r, const char *topic, int shards);
 

@@ -30,7 +30,17 @@
 // workers x 1000 / handler_ms fires/s (ideal_fires_per_s), not with Redis.
 // Contention counters are the engines' timers_stats, summed over the
 // instances.
+//
+// Shared against owned (BM_Engine rows with forked 1): one process per
+// instance, shared or owned topic; the timers are loaded after ownership
+// settled and the clock runs from their common activation time (see
+// forked_once). BM_Takeover: the time this process's engine takes to own
+// the shards of a SIGKILLed owner, and to fire a timer due on one of them
+// (see takeover_try). Both read the topic's members set and ownership
+// hashes (keys.h) to know when the split is the rendezvous one.
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <cinttypes>
 #include <condition_variable>
 #include <cstdio>
@@ -38,7 +48,11 @@
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <thread>
+
+#include <signal.h>
+#include <sys/wait.h>
 
 #include "bench_common.h"
 
@@ -64,12 +78,20 @@ constexpr double kHandlerRowS = 1.5;
 // The fields this file fills per settle step and reads per claimed item;
 // if scripts.h changes them, this fails to compile instead of measuring
 // something else.
-static_assert(TM_SETTLE_ARGS == 2 && TM_SETTLE_STRIDE == 5,
-              "SETTLE ARGV is lease_ms, the tombstone set's expiry, then "
-              "steps of (op, token, id, x, y): update append_settle()");
-static_assert(TM_CLAIM_STRIDE == 4,
-              "a claimed item is (id, envelope, attempt, score before): "
-              "update take_claim()");
+static_assert(TM_SETTLE_KEYS == TM_CORE_KEYS + 2 && TM_SETTLE_ARGS == 6 &&
+                  TM_SETTLE_STRIDE == 5,
+              "SETTLE is KEYS z p a x y, tombstone set, ownership hash; "
+              "ARGV lease_ms, the tombstone set's expiry, dead_max, "
+              "dead_ttl_ms, owner, epoch, then steps of (op, token, id, x, "
+              "y): update append_settle()");
+static_assert(TM_CLAIM_KEYS == TM_CORE_KEYS + 1 && TM_CLAIM_ARGS == 8,
+              "CLAIM is KEYS z p a x y, ownership hash; ARGV lease_ms, "
+              "count, flags, max_attempts, dead_max, dead_ttl_ms, owner, "
+              "epoch: update append_claim()");
+static_assert(TM_CLAIM_STRIDE == 4 && TM_CLAIM_REPLY_LEN == 6,
+              "a claim reply is {now, lease, next, healed, buried, items}, "
+              "an item (id, envelope, attempt, score before): update "
+              "take_claim()");
 
 size_t fire_n() { return tb::scaled(kFireN, 1000); }
 
@@ -81,7 +103,7 @@ std::string ceiling_key(int64_t shards, int64_t batch) {
 // What a poller sends besides keys and ids: the engine's defaults
 // (timers_config_init) and the native layout's claim flags.
 struct Protocol {
-  std::string nkeys, lease_ms, window_ms;
+  std::string lease_ms, window_ms, max_attempts, dead_max, dead_ttl_ms;
   const char *claim_flags;
   bool tombstones;
   int window;  // dedup_window_ms
@@ -93,9 +115,11 @@ const Protocol &protocol() {
     timers_config c;
     timers_config_init(&c);
     Protocol x;
-    x.nkeys = std::to_string(TM_NKEYS);
     x.lease_ms = std::to_string(c.lease_ms);
     x.window_ms = std::to_string(c.dedup_window_ms);
+    x.max_attempts = std::to_string(c.max_attempts);
+    x.dead_max = std::to_string(c.dead_max);
+    x.dead_ttl_ms = std::to_string(c.dead_ttl_ms);
     x.claim_flags = tm__layout_native.claim_flags;
     x.tombstones = tm__layout_native.has_tombstones && c.dedup_window_ms > 0;
     x.lease_s = c.lease_ms / 1e3;
@@ -189,7 +213,7 @@ struct Commit {
 };
 
 struct ScriptShard {
-  std::vector<std::string> keys;  // z p a d
+  std::vector<std::string> keys;  // tb::shard_keys: keys.h TM_KEY_* order
   std::vector<Commit> commits;    // of the previous round trip's claims
   bool done = false;
 };
@@ -212,9 +236,12 @@ void append_settle(tb::Redis &r, const std::string &sha, ScriptShard &sh,
     size_t to = std::min(sh.commits.size(), from + (size_t)TM_COMMIT_MAX);
     tb::Args a;
     TombSet ts = tomb_set(sh.keys[TM_KEY_D]);
-    a.add("EVALSHA").add(sha).add(pr.nkeys);
-    for (int k = 0; k < TM_KEY_D; k++) a.add(sh.keys[k]);
-    a.add(ts.key).add(pr.lease_ms).add(ts.expire_at_ms);
+    static const std::string nkeys = std::to_string(TM_SETTLE_KEYS);
+    a.add("EVALSHA").add(sha).add(nkeys);
+    for (int k = 0; k < TM_CORE_KEYS; k++) a.add(sh.keys[k]);
+    a.add(ts.key).add(sh.keys[TM_KEY_O]);
+    a.add(pr.lease_ms).add(ts.expire_at_ms).add(pr.dead_max);
+    a.add(pr.dead_ttl_ms).add("", 0).add("", 0);  // shared: no owner
     for (size_t i = from; i < to; i++) {
       const Commit &c = sh.commits[i];
       a.add("c").add(c.token).add(c.id).add(c.tomb).add("", 0);
@@ -230,10 +257,13 @@ void append_claim(tb::Redis &r, const std::string &sha, const ScriptShard &sh,
                   int s, const std::string &count, size_t batch,
                   std::vector<Sent> &sent, Totals &t) {
   const Protocol &pr = protocol();
+  static const std::string nkeys = std::to_string(TM_CLAIM_KEYS);
   tb::Args a;
-  a.add("EVALSHA").add(sha).add(pr.nkeys);
-  for (const std::string &k : sh.keys) a.add(k);
-  a.add(pr.lease_ms).add(count).add(pr.claim_flags);
+  a.add("EVALSHA").add(sha).add(nkeys);
+  for (int k = 0; k < TM_CORE_KEYS; k++) a.add(sh.keys[k]);
+  a.add(sh.keys[TM_KEY_O]);
+  a.add(pr.lease_ms).add(count).add(pr.claim_flags).add(pr.max_attempts);
+  a.add(pr.dead_max).add(pr.dead_ttl_ms).add("", 0).add("", 0);
   a.append(r);
   sent.push_back({Call::claim, s, batch});
   t.claim_calls++;
@@ -241,9 +271,10 @@ void append_claim(tb::Redis &r, const std::string &sha, const ScriptShard &sh,
 
 bool is_str(const redisReply *r) { return r->type == REDIS_REPLY_STRING; }
 
-// A claim reply (scripts.h): {now, lease, next, healed, items}. Anything
-// that does not fit the protocol fails the run rather than measuring
-// wrong: lease = now + lease_ms, nothing healed, at most `asked` items,
+// A claim reply (scripts.h): {now, lease, next, healed, buried, items}.
+// Anything that does not fit the protocol fails the run rather than
+// measuring wrong: lease = now + lease_ms, nothing healed or dead-lettered,
+// at most `asked` items,
 // each a first delivery (attempt 1) of a timer that was due.
 void take_claim(ScriptShard &sh, const redisReply *rep, size_t asked,
                 Seen &seen, Totals &t) {
@@ -255,16 +286,19 @@ void take_claim(ScriptShard &sh, const redisReply *rep, size_t asked,
   const redisReply *items = e[TM_CLAIM_ITEMS];
   if (!is_str(e[TM_CLAIM_NOW]) || !is_str(e[TM_CLAIM_LEASE]) ||
       !is_str(e[TM_CLAIM_NEXT]) || e[TM_CLAIM_HEALED]->type != REDIS_REPLY_INTEGER ||
+      e[TM_CLAIM_BURIED]->type != REDIS_REPLY_INTEGER ||
       items->type != REDIS_REPLY_ARRAY)
     tb::fail("claim: reply fields of unexpected types (scripts.h changed?)");
   double now = std::strtod(e[TM_CLAIM_NOW]->str, nullptr);
   double lease = std::strtod(e[TM_CLAIM_LEASE]->str, nullptr);
   size_t got = items->elements / TM_CLAIM_STRIDE;
   if (std::abs(lease - now - pr.lease_s) > 1e-5 || e[TM_CLAIM_HEALED]->integer ||
-      items->elements % TM_CLAIM_STRIDE || got > asked)
-    tb::fail("claim: now %s, lease %s, healed %lld, %zu item fields for %zu "
-             "timers asked", e[TM_CLAIM_NOW]->str, e[TM_CLAIM_LEASE]->str,
-             e[TM_CLAIM_HEALED]->integer, items->elements, asked);
+      e[TM_CLAIM_BURIED]->integer || items->elements % TM_CLAIM_STRIDE ||
+      got > asked)
+    tb::fail("claim: now %s, lease %s, healed %lld, buried %lld, %zu item "
+             "fields for %zu timers asked", e[TM_CLAIM_NOW]->str,
+             e[TM_CLAIM_LEASE]->str, e[TM_CLAIM_HEALED]->integer,
+             e[TM_CLAIM_BURIED]->integer, items->elements, asked);
   for (size_t k = 0; k < items->elements; k += TM_CLAIM_STRIDE) {
     redisReply *const *f = &items->element[k];
     if (!is_str(f[0]) || !is_str(f[1]) || f[2]->type != REDIS_REPLY_INTEGER ||
@@ -371,7 +405,7 @@ struct PlainSent {
 };
 
 struct PlainShard {
-  std::vector<std::string> keys;     // z p a d
+  std::vector<std::string> keys;     // tb::shard_keys (TM_KEY_*)
   std::vector<std::string> found;    // ranged last round: lease them now
   std::vector<std::string> leasing;  // leased this round, HMGET pending
   std::vector<std::pair<std::string, std::string>> commits;  // (id, tomb)
@@ -523,7 +557,7 @@ Totals plain_drain(tb::Redis &r, int shards, int batch, size_t n, bool tombs) {
 
 struct CeilingRun {
   size_t n = 0;
-  double setup = 0, work = 0, redis_cpu = 0;
+  double setup = 0, work = 0, redis_cpu = 0, load = 0;
   Totals t;
   double rate() const { return (double)n / work; }
 };
@@ -536,7 +570,7 @@ CeilingRun ceiling_once(Bare how, int shards, int batch) {
   c.n = fire_n();
   double t0 = tb::mono();
   tb::flush();
-  tb::load(kTopic, shards, c.n, tb::wall() - 1, kPayload);
+  c.load = tb::load(kTopic, shards, c.n, tb::wall() - 1, kPayload);
   tb::Redis r, cpu;
   c.setup = tb::mono() - t0;
   double c0 = cpu.cpu_s(), w0 = tb::mono();
@@ -592,6 +626,7 @@ void BM_CeilingPlain(benchmark::State &state) {
 
 struct EngineArgs {
   int shards, pollers, workers, batch, instances, handler_ms;
+  bool owned, forked;  // see forked_once()
   // What the handlers allow: every worker sleeping handler_ms per timer.
   double ideal_rate() const {
     return handler_ms ? (double)workers * instances * 1e3 / handler_ms : 0;
@@ -674,17 +709,18 @@ Summed sum_stats(const std::vector<timers_engine *> &es) {
 }
 
 // Duplicates and losses, over every id.
-void check_counts(const FireCtx &c) {
-  size_t lost = 0, dup = 0, first_bad = c.n;
-  for (size_t i = 0; i < c.n; i++) {
-    uint32_t k = c.counts[i].load(std::memory_order_relaxed);
-    if (k != 1 && first_bad == c.n) first_bad = i;
+void check_counts(const std::atomic<uint32_t> *counts, size_t n,
+                  size_t foreign) {
+  size_t lost = 0, dup = 0, first_bad = n;
+  for (size_t i = 0; i < n; i++) {
+    uint32_t k = counts[i].load(std::memory_order_relaxed);
+    if (k != 1 && first_bad == n) first_bad = i;
     lost += k == 0;
     dup += k > 1;
   }
-  if (lost || dup || c.foreign)
+  if (lost || dup || foreign)
     tb::fail("%zu lost, %zu fired more than once, %zu unknown ids (first bad "
-             "id %zu)", lost, dup, c.foreign.load(), first_bad);
+             "id %zu)", lost, dup, foreign, first_bad);
 }
 
 std::vector<timers_engine *> make_engines(const EngineArgs &a, FireCtx &ctx) {
@@ -773,7 +809,7 @@ EngineRun engine_once(const EngineArgs &a, FireCtx &ctx) {
              (unsigned long long)s.inflight,
              (unsigned long long)s.total.claim_calls,
              (unsigned long long)s.total.redis_errors);
-  check_counts(ctx);
+  check_counts(ctx.counts.get(), ctx.n, ctx.foreign.load());
   tb::Redis r;
   long long left = tb::pending(r, kTopic, a.shards);
   if (left != 0)
@@ -782,46 +818,695 @@ EngineRun engine_once(const EngineArgs &a, FireCtx &ctx) {
   return run;
 }
 
+// ------------------------------------------- instances in their own processes
+//
+// forked rows: each instance is a child process (tb::fork_process, forked
+// before any engine of this process exists) with its own engine, member id
+// and threads, all subscribed to kTopic, shared or owned. The children
+// count fires in shared memory and snapshot their own timers_stats; the
+// parent only coordinates (phases in shared memory), loads the timers and
+// checks the result. Timeline of one run:
+//   1. the children create and subscribe their engines, then all start at
+//      one signal (settle_s starts);
+//   2. settle: until every shard is OK in exactly one engine and STANDBY in
+//      the others, and that split is the one owner.c's rendezvous hashing
+//      gives the live members (members set and each shard's ownership hash
+//      read from Redis; tb::rendezvous_owner). Shared rows: until every
+//      engine has started (each shard OK everywhere). settle_s ends;
+//   3. the children snapshot their counters; the parent loads n timers, all
+//      due at one moment T after the load ends (load_s; load_margin_s = T -
+//      load end must be > 0, else engines would fire while the loader runs:
+//      the run starts over with a longer lead, see activation_lead());
+//   4. the work: from T to the last handler call (in whichever child);
+//   5. stop: every child stops its engine and reports counters; these are
+//      the differences from the snapshot of step 3, summed over children.
+// So fires/s of owned rows is measured after the split, never across it;
+// ownership_moves counts epochs that changed during the work (a shard that
+// changed owner), 0 in a settled run.
+
+constexpr int kMaxInstances = 4;
+constexpr int kMaxShards = 64;
+constexpr double kSettleTimeoutS = 60;
+
+// Parent -> children, in this order.
+enum Phase : int { kCreate = 0, kGo = 1, kSnap = 2, kStop = 3 };
+// A child's progress (kFailed: see Slot::error).
+enum Status : int { kNew = 0, kReady = 1, kStarted = 2, kDone = 3, kFailed = -1 };
+
+// One child's corner of the shared memory, written by that child only.
+// Memory orders: status and snapped are stored with release after what
+// they publish (before, after, error) and loaded with acquire by the
+// parent; state is relaxed (a report, re-read every 2 ms until it fits).
+struct Slot {
+  std::atomic<int> status;
+  std::atomic<int> snapped;            // `before` is written
+  std::atomic<int> state[kMaxShards];  // timers_shard_state; -1: no report
+  Summed before, after;                // published by snapped / kDone
+  char error[256];
+};
+
+// phase: stored with release by the parent, loaded with acquire by the
+// children; last_ns: stored with release by the handler whose fetch_add
+// reached n, loaded with acquire by the parent before it checks counts.
+struct Shared {
+  std::atomic<int> phase;
+  std::atomic<size_t> fired, foreign;
+  std::atomic<int64_t> last_ns;  // CLOCK_MONOTONIC of the n-th handler call
+  size_t n;
+  std::atomic<uint32_t> *counts;  // n, right after this struct
+  Slot slot[kMaxInstances];
+};
+
+// The shared memory of a run: Shared, then the n counts.
+class SharedRun {
+ public:
+  explicit SharedRun(size_t n)
+      : map_(sizeof(Shared) + n * sizeof(std::atomic<uint32_t>)) {
+    sh_ = new (map_.data()) Shared();
+    sh_->n = n;
+    sh_->counts = reinterpret_cast<std::atomic<uint32_t> *>(sh_ + 1);
+    for (size_t i = 0; i < n; i++) new (&sh_->counts[i]) std::atomic<uint32_t>(0);
+    for (Slot &s : sh_->slot)
+      for (auto &st : s.state) st.store(-1, std::memory_order_relaxed);
+  }
+  Shared *operator->() { return sh_; }
+  Shared *get() { return sh_; }
+
+ private:
+  tb::SharedMap map_;
+  Shared *sh_;
+};
+
+static_assert(std::atomic<int64_t>::is_always_lock_free &&
+                  std::atomic<size_t>::is_always_lock_free &&
+                  std::atomic<uint32_t>::is_always_lock_free,
+              "atomics in shared memory must be lock-free");
+
+int64_t mono_ns() { return (int64_t)(tb::mono() * 1e9); }
+
+void sleep_ms(double ms) {
+  std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(ms));
+}
+
+timers_outcome on_fire_shared(const timers_message *msg, void *ud) {
+  Shared *sh = static_cast<Shared *>(ud);
+  char *end;
+  unsigned long long i = std::strtoull(msg->id, &end, 10);
+  if (*end || i >= sh->n)
+    sh->foreign.fetch_add(1, std::memory_order_relaxed);
+  else
+    sh->counts[i].fetch_add(1, std::memory_order_relaxed);
+  // acq_rel: the one that reaches n sees every other handler's count.
+  if (sh->fired.fetch_add(1, std::memory_order_acq_rel) + 1 == sh->n)
+    sh->last_ns.store(mono_ns(), std::memory_order_release);
+  return TIMERS_ACK;
+}
+
+// The state of shards 0..shards-1 as e reports it.
+std::vector<int> engine_states(timers_engine *e, int shards) {
+  std::vector<int> out(shards, -1);
+  timers_stats *st = nullptr;
+  tb::check(timers_stats_get(e, &st), "stats");
+  for (size_t k = 0; k < st->shard_count; k++)
+    if ((int)st->shards[k].shard < shards)
+      out[st->shards[k].shard] = (int)st->shards[k].state;
+  timers_stats_free(st);
+  return out;
+}
+
+struct InstanceArgs {
+  EngineArgs e;
+  int owner_ttl_ms;  // 0: the default
+};
+
+timers_engine *make_instance(const InstanceArgs &a, timers_handler fn,
+                             void *ud) {
+  timers_config cfg = tb::config(a.e.shards);
+  cfg.pollers = a.e.pollers;
+  cfg.workers = a.e.workers;
+  cfg.claim_batch = a.e.batch;
+  if (a.owner_ttl_ms) cfg.owner_ttl_ms = a.owner_ttl_ms;
+  timers_subscribe_options o{};
+  o.owned = a.e.owned;
+  timers_engine *e = nullptr;
+  tb::check(timers_engine_create(&cfg, &e), "create");
+  int rc = timers_subscribe(e, kTopic, fn, ud, &o);
+  if (rc != TIMERS_OK) {
+    std::string why = timers_last_error();
+    timers_engine_destroy(e);
+    tb::fail("subscribe: %s (%s)", timers_err_name(rc), why.c_str());
+  }
+  return e;
+}
+
+// A child: one engine. Reports its shard states every 2 ms while the phase
+// is kGo (the parent waits for the split, or the takeover benchmark kills
+// it), snapshots its counters at kSnap, stops at kStop.
+void instance_main(Shared *sh, int k, const InstanceArgs &a) {
+  Slot &me = sh->slot[k];
+  std::unique_ptr<timers_engine, void (*)(timers_engine *)> e(
+      make_instance(a, on_fire_shared, sh), timers_engine_destroy);
+  me.status.store(kReady, std::memory_order_release);
+  while (sh->phase.load(std::memory_order_acquire) == kCreate) sleep_ms(1);
+  if (sh->phase.load(std::memory_order_acquire) == kStop) return;
+  tb::check(timers_engine_start(e.get()), "start");
+  me.status.store(kStarted, std::memory_order_release);
+  for (int ph; (ph = sh->phase.load(std::memory_order_acquire)) != kStop;) {
+    if (ph == kGo) {
+      std::vector<int> st = engine_states(e.get(), a.e.shards);
+      for (int s = 0; s < a.e.shards; s++)
+        me.state[s].store(st[s], std::memory_order_relaxed);
+    } else if (!me.snapped.load(std::memory_order_relaxed)) {
+      me.before = sum_stats({e.get()});
+      me.snapped.store(1, std::memory_order_release);
+    }
+    sleep_ms(2);
+  }
+  timers_engine_stop(e.get());
+  me.after = sum_stats({e.get()});
+  me.status.store(kDone, std::memory_order_release);
+}
+
+// The children of one run; any still running at destruction are killed.
+class Children {
+ public:
+  Children(Shared *sh, int n, const InstanceArgs &a) : sh_(sh) {
+    try {
+      for (int k = 0; k < n; k++) {
+        Slot &s = sh->slot[k];
+        pids_.push_back(tb::fork_process(s.error, sizeof s.error, [=] {
+          instance_main(sh, k, a);
+        }));
+      }
+    } catch (...) {
+      kill_all();
+      throw;
+    }
+  }
+  ~Children() { kill_all(); }
+  Children(const Children &) = delete;
+  Children &operator=(const Children &) = delete;
+
+  // Waits until every child reached `status` (or failed: throws).
+  void wait(int status, double timeout_s, const char *what) {
+    for (double end = tb::mono() + timeout_s;; sleep_ms(1)) {
+      bool all = true;
+      for (size_t k = 0; k < pids_.size(); k++) {
+        int st = sh_->slot[k].status.load(std::memory_order_acquire);
+        if (st == kFailed || (st < status && exited(k)))
+          tb::fail("instance %zu (pid %d): %s", k, (int)pids_[k],
+                   sh_->slot[k].error[0] ? sh_->slot[k].error : "exited");
+        all = all && st >= status;
+      }
+      if (all) return;
+      if (tb::mono() > end)
+        tb::fail("instances not %s after %.0f s", what, timeout_s);
+    }
+  }
+  // Reaps every child (they were told to stop), failing on any error.
+  void join(double timeout_s) {
+    for (size_t k = 0; k < pids_.size(); k++) {
+      int st = tb::reap(pids_[k], timeout_s);
+      pids_[k] = -1;
+      if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        tb::fail("instance %zu: %s", k,
+                 sh_->slot[k].error[0] ? sh_->slot[k].error
+                                       : "killed or crashed while stopping");
+    }
+  }
+  // Kills child k now (SIGKILL) and reaps it (a SIGKILLed process is gone
+  // within a millisecond or so).
+  void kill_one(size_t k) {
+    int st;
+    kill(pids_[k], SIGKILL);
+    while (waitpid(pids_[k], &st, 0) < 0 && errno == EINTR) {
+    }
+    pids_[k] = -1;
+  }
+
+ private:
+  void kill_all() {
+    for (pid_t p : pids_)
+      if (p > 0) kill(p, SIGKILL);
+    for (pid_t &p : pids_)
+      if (p > 0) tb::reap(p, 5), p = -1;
+  }
+  bool exited(size_t k) {
+    int st;
+    if (pids_[k] <= 0 || waitpid(pids_[k], &st, WNOHANG) != pids_[k]) return false;
+    pids_[k] = -1;
+    return true;
+  }
+  Shared *sh_;
+  std::vector<pid_t> pids_;
+};
+
+// Where the ownership of a topic's shards stands. states[e][s]: engine e's
+// timers_shard_state for shard s (-1: not reported yet).
+struct Split {
+  bool done = false;
+  std::vector<int> owner;  // owned: the engine owning each shard, else -1
+  std::vector<int> held;   // owned: shards per engine
+  std::string why;         // when not done: what is missing
+  int most() const {
+    return held.empty() ? 0 : *std::max_element(held.begin(), held.end());
+  }
+  int fewest() const {
+    return held.empty() ? 0 : *std::min_element(held.begin(), held.end());
+  }
+};
+
+// Every shard OK in exactly one engine and STANDBY in the others (owned),
+// or OK in all (shared); owned: the members set holds one live member per
+// engine, and each shard's ownership hash names the member rendezvous
+// hashing gives it, the same member for all shards an engine reports.
+Split split_of(tb::Redis &r, const std::vector<std::vector<int>> &states,
+               int shards, bool owned) {
+  Split sp;
+  int engines = (int)states.size();
+  sp.owner.assign(shards, -1);
+  sp.held.assign(owned ? engines : 0, 0);
+  char buf[160];
+  for (int s = 0; s < shards; s++) {
+    int ok = 0, standby = 0;
+    for (int e = 0; e < engines; e++) {
+      ok += states[e][s] == TIMERS_SHARD_OK;
+      standby += states[e][s] == TIMERS_SHARD_STANDBY;
+      if (owned && states[e][s] == TIMERS_SHARD_OK) sp.owner[s] = e;
+    }
+    bool good = owned ? ok == 1 && standby == engines - 1 : ok == engines;
+    if (!good) {
+      std::snprintf(buf, sizeof buf, "shard %d: OK in %d, STANDBY in %d of %d "
+                    "engines", s, ok, standby, engines);
+      sp.why = buf;
+      return sp;
+    }
+  }
+  if (!owned) {
+    sp.done = true;
+    return sp;
+  }
+  std::string key = tb::members_key(kTopic);
+  redisReply *m = r.cmd("ZRANGEBYSCORE %s %lld +inf", key.c_str(),
+                        (long long)(tb::wall() * 1e3));
+  std::vector<std::string> members;
+  for (size_t i = 0; i < m->elements; i++)
+    members.emplace_back(m->element[i]->str, m->element[i]->len);
+  freeReplyObject(m);
+  if ((int)members.size() != engines) {
+    std::snprintf(buf, sizeof buf, "%zu live members for %d engines",
+                  members.size(), engines);
+    sp.why = buf;
+    return sp;
+  }
+  std::vector<std::string> id_of(engines);
+  for (int s = 0; s < shards; s++) {
+    std::string want = tb::rendezvous_owner(members, kTopic, (uint32_t)s);
+    std::string has = r.str("HGET %s owner",
+                            tb::shard_key(kTopic, s, 'o').c_str());
+    std::string &id = id_of[sp.owner[s]];
+    if (has != want || (!id.empty() && id != has)) {
+      std::snprintf(buf, sizeof buf, "shard %d: owned by %.12s in Redis, "
+                    "rendezvous gives %.12s", s, has.c_str(), want.c_str());
+      sp.why = buf;
+      return sp;
+    }
+    id = has;
+    sp.held[sp.owner[s]]++;
+  }
+  sp.done = true;
+  return sp;
+}
+
+std::vector<std::vector<int>> child_states(Shared *sh, int children,
+                                           int shards) {
+  std::vector<std::vector<int>> out(children, std::vector<int>(shards));
+  for (int k = 0; k < children; k++)
+    for (int s = 0; s < shards; s++)
+      out[k][s] = sh->slot[k].state[s].load(std::memory_order_relaxed);
+  return out;
+}
+
+// Polls every 2 ms until the split is done; `extra` adds engines of this
+// process (their states after the children's).
+Split wait_split(Shared *sh, int children, int shards, bool owned,
+                 const std::vector<timers_engine *> &extra = {}) {
+  tb::Redis r;
+  Split sp;
+  for (double end = tb::mono() + kSettleTimeoutS;; sleep_ms(2)) {
+    std::vector<std::vector<int>> st = child_states(sh, children, shards);
+    for (timers_engine *e : extra) st.push_back(engine_states(e, shards));
+    sp = split_of(r, st, shards, owned);
+    if (sp.done) return sp;
+    if (tb::mono() > end)
+      tb::fail("ownership did not settle in %.0f s: %s", kSettleTimeoutS,
+               sp.why.c_str());
+  }
+}
+
+// Sum of the epochs in the shards' ownership hashes (each new owner adds 1).
+long long epochs(tb::Redis &r, int shards) {
+  long long n = 0;
+  for (int s = 0; s < shards; s++)
+    n += r.integer("HGET %s epoch", tb::shard_key(kTopic, s, 'o').c_str());
+  return n;
+}
+
+Summed diff(const Summed &after, const Summed &before) {
+  Summed d = after;
+  uint64_t *a = reinterpret_cast<uint64_t *>(&d.total);
+  const uint64_t *b = reinterpret_cast<const uint64_t *>(&before.total);
+  for (size_t k = 0; k < sizeof d.total / sizeof(uint64_t); k++) a[k] -= b[k];
+  uint64_t *c = reinterpret_cast<uint64_t *>(&d.cont);
+  const uint64_t *e = reinterpret_cast<const uint64_t *>(&before.cont);
+  for (size_t k = 0; k < sizeof d.cont / sizeof(uint64_t); k++) c[k] -= e[k];
+  return d;
+}
+
+struct ForkedRun : EngineRun {
+  double settle = 0, load = 0, margin = 0;
+  int most = 0, fewest = 0;
+  long long moves = 0;
+};
+
+// How long loading n timers may take: twice the paired ceiling's load of
+// the same n (seconds before), plus 0.25 s. A load that overruns it throws
+// LoadOverrun; the run is then repeated from the start with 1.5 times the
+// load time that overran (the engines' own threads compete with the
+// loader: see load_attempts).
+double activation_lead(double paired_load_s) {
+  return 0.25 + 2 * paired_load_s;
+}
+
+struct LoadOverrun : tb::failure {
+  LoadOverrun(const std::string &what, double s)
+      : tb::failure(what), load_s(s) {}
+  double load_s;
+};
+
+// One forked run (see the section comment). Throws on any failure.
+ForkedRun forked_once(const EngineArgs &a, size_t n, double lead_s) {
+  ForkedRun run;
+  double t0 = tb::mono();
+  tb::flush();
+  SharedRun sh(n);
+  Children kids(sh.get(), a.instances, InstanceArgs{a, 0});
+  kids.wait(kReady, 30, "created");
+  double go = tb::mono();
+  sh->phase.store(kGo, std::memory_order_release);
+  kids.wait(kStarted, 30, "started");
+  Split sp = wait_split(sh.get(), a.instances, a.shards, a.owned);
+  run.settle = tb::mono() - go;
+  run.most = sp.most(), run.fewest = sp.fewest();
+
+  tb::Redis r, cpu;
+  long long e0 = a.owned ? epochs(r, a.shards) : 0;
+  sh->phase.store(kSnap, std::memory_order_release);
+  for (int k = 0; k < a.instances; k++)
+    while (!sh->slot[k].snapped.load(std::memory_order_acquire)) sleep_ms(1);
+  double at_wall = tb::wall() + lead_s;
+  double at = tb::mono() + (at_wall - tb::wall());  // T on the mono clock
+  run.load = tb::load(kTopic, a.shards, n, at_wall, kPayload);
+  run.margin = at - tb::mono();
+  if (run.margin <= 0) {
+    char why[160];
+    std::snprintf(why, sizeof why, "loading %zu timers took %.2f s, past "
+                  "their activation time (%.2f s lead)", n, run.load, lead_s);
+    throw LoadOverrun(why, run.load);
+  }
+  double c0 = cpu.cpu_s();
+  run.setup = at - t0;
+  bool done = false;
+  for (double end = at + kTimeoutS; !done && tb::mono() < end; sleep_ms(2))
+    done = sh->last_ns.load(std::memory_order_acquire) != 0;
+  double last = done ? sh->last_ns.load() / 1e9 : tb::mono();
+  run.work = last - at;
+  run.redis_cpu = cpu.cpu_s() - c0;  // includes the last commits
+  run.moves = a.owned ? epochs(r, a.shards) - e0 : 0;
+
+  double d0 = tb::mono();
+  sh->phase.store(kStop, std::memory_order_release);
+  kids.join(30);
+  for (int k = 0; k < a.instances; k++) {
+    Summed d = diff(sh->slot[k].after, sh->slot[k].before);
+    add_counters(run.s.total, d.total);
+    add_counters(run.s.cont, d.cont);
+  }
+  run.teardown = tb::mono() - d0;
+  if (!done)
+    tb::fail("engine hang: %zu of %zu fired %.0f s after their activation "
+             "time (claimed %llu, claim_calls %llu, redis_errors %llu)",
+             sh->fired.load(), n, kTimeoutS,
+             (unsigned long long)run.s.total.claimed,
+             (unsigned long long)run.s.total.claim_calls,
+             (unsigned long long)run.s.total.redis_errors);
+  check_counts(sh->counts, n, sh->foreign.load());
+  long long left = tb::pending(r, kTopic, a.shards);
+  if (left != 0)
+    tb::fail("%lld timers still in Redis after every handler ran and the "
+             "engines stopped (commits lost)", left);
+  return run;
+}
+
+// ------------------------------------------------------------- takeover
+//
+// BM_Takeover/shards/owner_ttl_ms: a child process (forked first) and this
+// process each run an engine subscribed to kTopic with `owned`, both with
+// owner_ttl_ms. Once the shards are split between them (as for the forked
+// BM_Engine rows: settle_s) and after a random delay in [0, owner_ttl_ms/3)
+// (kill_delay_s: the kill falls anywhere in the child's renewal cycle, not
+// just after its last acquisition), the child is SIGKILLed: no release, no
+// leave. Right after the kill this process schedules a probe timer on one
+// of the child's shards, due at the kill (activate_at = the kill's wall
+// time). Measured from the kill:
+//   takeover_s    until this process's engine reports every shard OK (it
+//                 owns all of them), polled every millisecond;
+//   probe_fire_s  until the probe's handler is called.
+// The engine learns of the death when the child's membership entry has
+// expired (at most owner_ttl_ms after the child's last heartbeat, which
+// was up to owner_ttl_ms/3 before the kill) on its next heartbeat (every
+// owner_ttl_ms/3), and can acquire once the shard's lease ran out too
+// (retried every owner_ttl_ms/10): expect takeover_s between about 2/3
+// and 4/3 of owner_ttl_ms (+1/10 when the lease outlives the membership).
+// takeover_per_ttl = takeover_s / owner_ttl_ms. When rendezvous hashing
+// gives the child no shard (1 in 2^shards), the attempt is repeated
+// (attempts).
+
+struct Probe {
+  std::mutex m;
+  std::condition_variable cv;
+  int64_t fired_ns = 0;
+  int count = 0, foreign = 0;
+};
+
+timers_outcome on_probe(const timers_message *msg, void *ud) {
+  int64_t now = mono_ns();
+  Probe *p = static_cast<Probe *>(ud);
+  std::lock_guard<std::mutex> g(p->m);
+  if (std::strncmp(msg->id, "probe", 5) == 0) {
+    if (p->count++ == 0) p->fired_ns = now;
+  } else {
+    p->foreign++;
+  }
+  p->cv.notify_all();
+  return TIMERS_ACK;
+}
+
+struct TakeoverRun {
+  double settle = 0, delay = 0, takeover = 0, probe = 0, setup = 0,
+         teardown = 0;
+  int child_shards = 0, attempts = 0;
+};
+
+// An id whose shard engine 0 (the child) owns in sp.
+std::string probe_id(const Split &sp, int shards) {
+  for (int k = 0;; k++) {
+    std::string id = "probe" + std::to_string(k);
+    if (sp.owner[timers_shard_of(id.data(), id.size(), (uint32_t)shards)] == 0)
+      return id;
+  }
+}
+
+// From the kill until every shard is OK in e; fails past `limit` (mono).
+double wait_all_owned(timers_engine *e, int shards, double killed,
+                      double limit) {
+  for (;; sleep_ms(1)) {
+    std::vector<int> st = engine_states(e, shards);
+    double now = tb::mono();
+    if (std::all_of(st.begin(), st.end(),
+                    [](int x) { return x == TIMERS_SHARD_OK; }))
+      return now - killed;
+    if (now > limit)
+      tb::fail("this engine did not own every shard %.1f s after the kill",
+               now - killed);
+  }
+}
+
+// One attempt: false if the child got no shard (nothing to take over).
+bool takeover_try(int shards, int ttl, std::mt19937 &rng, TakeoverRun &run) {
+  double t0 = tb::mono();
+  tb::flush();
+  SharedRun sh(0);  // the child's fires all count as foreign: none expected
+  InstanceArgs ia{EngineArgs{shards, 1, 2, 256, 1, 0, true, true}, ttl};
+  Children kid(sh.get(), 1, ia);
+  kid.wait(kReady, 30, "created");
+  Probe probe;
+  std::unique_ptr<timers_engine, void (*)(timers_engine *)> e(
+      make_instance(ia, on_probe, &probe), timers_engine_destroy);
+  double go = tb::mono();
+  sh->phase.store(kGo, std::memory_order_release);
+  tb::check(timers_engine_start(e.get()), "start");
+  kid.wait(kStarted, 30, "started");
+  Split sp = wait_split(sh.get(), 1, shards, true, {e.get()});
+  run.settle = tb::mono() - go;
+  run.child_shards = sp.held[0];
+  if (run.child_shards == 0) return false;
+  run.delay = std::uniform_real_distribution<double>(0, ttl / 3e3)(rng);
+  sleep_ms(run.delay * 1e3);
+  std::string id = probe_id(sp, shards);
+  run.setup = tb::mono() - t0;
+
+  double killed = tb::mono(), killed_wall = tb::wall();
+  kid.kill_one(0);
+  timers_timer t{};
+  t.topic = kTopic, t.id = id.c_str();
+  t.has_activate_at = true, t.activate_at = killed_wall;
+  tb::check(timers_schedule(e.get(), &t, nullptr, 0), "schedule the probe");
+  double limit = killed + 3.0 * ttl / 1e3 + 5;
+  run.takeover = wait_all_owned(e.get(), shards, killed, limit);
+  {
+    std::unique_lock<std::mutex> g(probe.m);
+    if (!probe.cv.wait_for(g, std::chrono::duration<double>(limit - tb::mono()),
+                           [&] { return probe.count > 0; }))
+      tb::fail("the probe timer on the dead child's shard did not fire "
+               "within %.1f s of the kill", limit - killed);
+    run.probe = probe.fired_ns / 1e9 - killed;
+  }
+  double d0 = tb::mono();
+  timers_engine_stop(e.get());
+  run.teardown = tb::mono() - d0;
+  std::lock_guard<std::mutex> g(probe.m);
+  if (probe.count != 1 || probe.foreign || sh->foreign.load())
+    tb::fail("probe fired %d times; %d other timers fired here, %zu in the "
+             "child (none were scheduled)", probe.count, probe.foreign,
+             sh->foreign.load());
+  return true;
+}
+
+void BM_Takeover(benchmark::State &state) {
+  int shards = (int)state.range(0), ttl = (int)state.range(1);
+  static std::mt19937 rng(std::random_device{}());
+  tb::run(state, [&] {
+    TakeoverRun run;
+    for (run.attempts = 1; !takeover_try(shards, ttl, rng, run); run.attempts++)
+      if (run.attempts == 4)
+        tb::fail("the child got no shard in 4 attempts");
+    state.SetIterationTime(run.takeover);
+    auto &c = state.counters;
+    c["takeover_s"] = run.takeover;
+    c["probe_fire_s"] = run.probe;
+    c["takeover_per_ttl"] = run.takeover * 1e3 / ttl;
+    c["probe_per_ttl"] = run.probe * 1e3 / ttl;
+    c["settle_s"] = run.settle;
+    c["kill_delay_s"] = run.delay;
+    c["child_shards"] = run.child_shards;
+    c["attempts"] = run.attempts;
+    c["setup_s"] = run.setup;
+    c["teardown_s"] = run.teardown;
+  });
+}
+
+// The counters every row has: rate, Redis CPU, ceilings (no-op rows),
+// set-up and tear-down, the engines' counters.
+void rate_counters(benchmark::State &state, const EngineArgs &a, size_t n,
+                   const EngineRun &run, const CeilingRun &paired) {
+  double rate = (double)n / run.work;
+  auto &c = state.counters;
+  c["fires_per_s"] = rate;
+  c["redis_cpu_util"] = run.redis_cpu / run.work;
+  c["redis_us_per_fire"] = run.redis_cpu / (double)n * 1e6;
+  if (a.handler_ms == 0) {
+    double ceiling = tb::median_of(ceiling_key(a.shards, a.batch));
+    c["ceiling_fires_per_s"] = ceiling;
+    c["ratio_to_ceiling"] = ceiling > 0 ? rate / ceiling : 0;
+    c["paired_ceiling_fires_per_s"] = paired.rate();
+    c["paired_ratio"] = rate / paired.rate();
+  }
+  c["timers"] = (double)n;
+  c["setup_s"] = run.setup;
+  c["teardown_s"] = run.teardown;
+  set_engine_counters(state, run.s);
+}
+
+void in_process(benchmark::State &state, const EngineArgs &a,
+                const CeilingRun &paired) {
+  FireCtx ctx;
+  ctx.n = engine_n(a);
+  ctx.handler_ms = a.handler_ms;
+  ctx.counts.reset(new std::atomic<uint32_t>[ctx.n]());
+  EngineRun run = engine_once(a, ctx);
+  state.SetIterationTime(run.work);
+  rate_counters(state, a, ctx.n, run, paired);
+  if (a.handler_ms) {
+    // worker_busy: the share of the workers' time spent in handlers.
+    auto &c = state.counters;
+    c["ideal_fires_per_s"] = a.ideal_rate();
+    c["ratio_to_ideal"] = (double)ctx.n / run.work / a.ideal_rate();
+    c["worker_busy"] = (double)ctx.busy_ns.load() / 1e9 /
+                       (run.work * a.workers * a.instances);
+    c["handler_ms_mean"] = (double)ctx.busy_ns.load() / 1e6 / (double)ctx.n;
+  }
+}
+
+void forked(benchmark::State &state, const EngineArgs &a,
+            const CeilingRun &paired) {
+  if (a.handler_ms || a.instances > kMaxInstances || a.shards > kMaxShards)
+    tb::fail("forked rows: no-op handlers, at most %d instances and %d "
+             "shards", kMaxInstances, kMaxShards);
+  size_t n = fire_n();
+  ForkedRun run;
+  double lead = activation_lead(paired.load);
+  for (int attempt = 1;; attempt++) {
+    try {
+      run = forked_once(a, n, lead);
+      state.counters["load_attempts"] = attempt;
+      break;
+    } catch (const LoadOverrun &x) {
+      if (attempt == 3) throw;
+      std::fprintf(stderr, "bench: %s; again with a longer lead\n", x.what());
+      lead = 0.25 + 1.5 * x.load_s;
+    }
+  }
+  state.SetIterationTime(run.work);
+  rate_counters(state, a, n, run, paired);
+  auto &c = state.counters;
+  c["settle_s"] = run.settle;
+  c["load_s"] = run.load;
+  c["load_margin_s"] = run.margin;
+  if (a.owned) {
+    c["shards_most"] = run.most;
+    c["shards_fewest"] = run.fewest;
+    c["ownership_moves"] = (double)run.moves;
+  }
+}
+
 void BM_Engine(benchmark::State &state) {
   EngineArgs a{(int)state.range(0), (int)state.range(1), (int)state.range(2),
-               (int)state.range(3), (int)state.range(4), (int)state.range(5)};
+               (int)state.range(3), (int)state.range(4), (int)state.range(5),
+               state.range(6) != 0, state.range(7) != 0};
   tb::run(state, [&] {
+    if (a.owned && !a.forked)
+      tb::fail("owned rows run forked (the split is awaited there only)");
     // Paired ceiling: the same bare loop right before this run, so the
     // ratio compares runs seconds apart, not a minute apart. Only where
     // Redis is the limit: sleeping handlers are bounded by the workers.
     CeilingRun paired;
     if (a.handler_ms == 0)
       paired = ceiling_once(Bare::scripts, a.shards, a.batch);
-    FireCtx ctx;
-    ctx.n = engine_n(a);
-    ctx.handler_ms = a.handler_ms;
-    ctx.counts.reset(new std::atomic<uint32_t>[ctx.n]());
-    EngineRun run = engine_once(a, ctx);
-
-    state.SetIterationTime(run.work);
-    double rate = (double)ctx.n / run.work;
-    auto &c = state.counters;
-    c["fires_per_s"] = rate;
-    c["redis_cpu_util"] = run.redis_cpu / run.work;
-    c["redis_us_per_fire"] = run.redis_cpu / (double)ctx.n * 1e6;
-    if (a.handler_ms == 0) {
-      double ceiling = tb::median_of(ceiling_key(a.shards, a.batch));
-      c["ceiling_fires_per_s"] = ceiling;
-      c["ratio_to_ceiling"] = ceiling > 0 ? rate / ceiling : 0;
-      c["paired_ceiling_fires_per_s"] = paired.rate();
-      c["paired_ratio"] = rate / paired.rate();
-    } else {
-      // worker_busy: the share of the workers' time spent in handlers.
-      c["ideal_fires_per_s"] = a.ideal_rate();
-      c["ratio_to_ideal"] = rate / a.ideal_rate();
-      c["worker_busy"] = (double)ctx.busy_ns.load() / 1e9 /
-                         (run.work * a.workers * a.instances);
-      c["handler_ms_mean"] = (double)ctx.busy_ns.load() / 1e6 / (double)ctx.n;
-    }
-    c["timers"] = (double)ctx.n;
-    c["setup_s"] = run.setup;
-    c["teardown_s"] = run.teardown;
-    set_engine_counters(state, run.s);
+    if (a.forked)
+      forked(state, a, paired);
+    else
+      in_process(state, a, paired);
   });
 }
 
@@ -854,17 +1539,32 @@ void bench_register() {
   p->Args({8, 256, 0});
 
   auto *e = common(benchmark::RegisterBenchmark("BM_Engine", BM_Engine));
-  e->ArgNames(
-      {"shards", "pollers", "workers", "batch", "instances", "handler_ms"});
-  for (int s : kShards) e->Args({s, 1, 2, 256, 1, 0});  // fires/s vs shards
-  e->Args({8, 2, 2, 256, 1, 0});                        // pollers
-  e->Args({8, 2, 4, 256, 1, 0});
-  for (int b : kBatches) e->Args({8, 1, 2, b, 1, 0});   // claim batch
-  e->Args({8, 1, 2, 256, 2, 0});                        // instances
-  e->Args({8, 1, 2, 256, 4, 0});
+  e->ArgNames({"shards", "pollers", "workers", "batch", "instances",
+               "handler_ms", "owned", "forked"});
+  // In this process (owned 0, forked 0).
+  auto row = [e](int shards, int pollers, int workers, int batch,
+                 int instances, int handler_ms) {
+    e->Args({shards, pollers, workers, batch, instances, handler_ms, 0, 0});
+  };
+  for (int s : kShards) row(s, 1, 2, 256, 1, 0);  // fires/s vs shards
+  row(8, 2, 2, 256, 1, 0);                        // pollers
+  row(8, 2, 4, 256, 1, 0);
+  for (int b : kBatches) row(8, 1, 2, b, 1, 0);   // claim batch
+  row(8, 1, 2, 256, 2, 0);                        // instances
+  row(8, 1, 2, 256, 4, 0);
   // fires/s vs workers, no-op and 1 ms handlers (8 shards, 1 poller); the
   // no-op row of 2 workers is the shards row above.
   for (int w : kWorkers)
-    if (w != 2) e->Args({8, 1, w, 256, 1, 0});
-  for (int w : kWorkers) e->Args({8, 1, w, 256, 1, 1});
+    if (w != 2) row(8, 1, w, 256, 1, 0);
+  for (int w : kWorkers) row(8, 1, w, 256, 1, 1);
+  // Shared against owned: one process per instance, timers loaded after
+  // the engines settled (forked_once).
+  for (int s : {8, 16})
+    for (int owned : {0, 1})
+      for (int i : {1, 2, 4}) e->Args({s, 1, 2, 256, i, 0, owned, 1});
+
+  auto *t = common(benchmark::RegisterBenchmark("BM_Takeover", BM_Takeover));
+  t->ArgNames({"shards", "owner_ttl_ms"});
+  t->Args({8, 1000});
+  t->Args({8, 5000});
 }

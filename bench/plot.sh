@@ -15,6 +15,9 @@
 #   lateness_tail.png           the same as a tail: 1 - quantile (log y)
 #   contention_vs_instances.png contested claims, lock waits, ring-full
 #                               stalls and fires/s against engine instances
+#   shared_vs_owned.png         fires/s and contested claims per 1k fires
+#                               against instances (one process each),
+#                               shared and owned topics, 8 and 16 shards
 # The medians are read from the Google Benchmark JSON with jq when it is
 # installed, else with python3.
 set -euo pipefail
@@ -60,8 +63,11 @@ PY
 # arg NAME RUN_NAME: the value of "NAME:value" in a run name.
 arg() { sed -n "s|.*/$1:\([0-9]*\).*|\1|p" <<<"$2"; }
 
-# Drops engine rows with sleeping handlers (handler_ms > 0).
-noop() { grep -v '/handler_ms:[1-9]' || true; }
+# Drops engine rows with sleeping handlers (handler_ms > 0), and the rows
+# of one process per instance (forked:1: shared_vs_owned.png only).
+noop() { grep -v -e '/handler_ms:[1-9]' -e '/forked:1' || true; }
+# Drops the forked rows only.
+inproc() { grep -v '/forked:1' || true; }
 
 # fires/s against shards: engine at 1 poller, 2 workers, batch 256, 1
 # instance; ceiling at batch 256.
@@ -85,7 +91,8 @@ done < <(medians "$fire" "BM_CeilingPlain/" fires_per_s |
 while IFS=$'\t' read -r name rate ideal; do
   echo "$(arg workers "$name") $(arg handler_ms "$name") $rate $ideal"
 done < <(medians "$fire" "BM_Engine/shards:8/pollers:1/" fires_per_s \
-           ideal_fires_per_s | grep '/batch:256/instances:1/handler_ms:') |
+           ideal_fires_per_s | grep '/batch:256/instances:1/handler_ms:' |
+           inproc) |
   sort -n > "$tmp/workers.dat"
 awk '$2 == 0' "$tmp/workers.dat" > "$tmp/workers_noop.dat"
 awk '$2 == 1' "$tmp/workers.dat" > "$tmp/workers_1ms.dat"
@@ -97,13 +104,30 @@ done < <(medians "$fire" "BM_Engine/shards:8/pollers:1/workers:2/batch:256/" \
            contested lock_waits ring_full fires_per_s | noop) |
   sort -n > "$tmp/instances.dat"
 
+# shared against owned, one process per instance: shards, owned,
+# instances, fires/s, contested per 1k fires.
+while IFS=$'\t' read -r name rate contested timers; do
+  echo "$(arg shards "$name") $(arg owned "$name") $(arg instances "$name")" \
+       "$rate $(awk -v c="$contested" -v n="$timers" \
+                'BEGIN { print (n > 0 ? 1000 * c / n : 0) }')"
+done < <(medians "$fire" "BM_Engine/" fires_per_s contested timers |
+           grep '/forked:1' || true) |
+  sort -n -k1,1 -k2,2 -k3,3 > "$tmp/owned.dat"
+for s in 8 16; do
+  for o in 0 1; do
+    awk -v s=$s -v o=$o '$1 == s && $2 == o && $4 > 0' "$tmp/owned.dat" \
+      > "$tmp/owned_${s}_$o.dat"
+  done
+done
+
 lateness=()
 for f in "$dir"/lateness_*.txt; do
   [ -f "$f" ] && lateness+=("$f")
 done
-mapfile -t lateness < <(printf '%s\n' "${lateness[@]}" |
-                        sed 's/.*lateness_\([0-9]*\)\.txt/\1 &/' | sort -n |
-                        cut -d' ' -f2-)
+[ ${#lateness[@]} -eq 0 ] ||  # (printf of nothing prints one empty line)
+  mapfile -t lateness < <(printf '%s\n' "${lateness[@]}" |
+                          sed 's/.*lateness_\([0-9]*\)\.txt/\1 &/' |
+                          sort -n | cut -d' ' -f2-)
 
 common='set terminal pngcairo size 900,560 font "DejaVu Sans,11"
 set grid
@@ -179,7 +203,7 @@ plot $tail
 GP
 fi
 
-gnuplot <<GP
+[ -s "$tmp/instances.dat" ] && gnuplot <<GP
 $common
 set output "$dir/contention_vs_instances.png"
 set title "Engines competing for the same 8 shards (medians per run of the fire benchmark)"
@@ -198,5 +222,40 @@ plot "$tmp/instances.dat" using 1:2 with linespoints lw 2 pt 7 title "contested 
      "$tmp/instances.dat" using 1:4 with linespoints lw 2 pt 9 title "ring-full stalls", \
      "$tmp/instances.dat" using 1:5 axes x1y2 with linespoints lw 2 dt 2 pt 4 title "fires/s (right)"
 GP
+
+if [ -n "$(cat "$tmp"/owned_*.dat)" ]; then
+  series="" sep=""
+  for s in 8 16; do
+    for o in 0 1; do
+      f=$tmp/owned_${s}_$o.dat
+      [ -s "$f" ] || continue
+      mode=$([ $o = 1 ] && echo owned || echo shared)
+      lc=$([ $s = 8 ] && echo '"#1f77b4"' || echo '"#d62728"')
+      series+="$sep\"$f\" using 3:4 with linespoints lw 2 lc rgb $lc pt $((5 + 2 * o)) dt $((1 + o)) title \"$mode, $s shards: fires/s\""
+      sep=", "
+      series+="$sep\"$f\" using 3:5 axes x1y2 with points lc rgb $lc pt $((4 + 2 * o)) ps 1.5 title \"$mode, $s shards: contested per 1k fires (right)\""
+    done
+  done
+  gnuplot <<GP
+$common
+set output "$dir/shared_vs_owned.png"
+set title "Shared against owned topics, one process per instance (medians; timed after ownership settled)"
+set title font ",10"
+set xlabel "instances (processes)"
+set ylabel "timers fired per second"
+set y2label "contested claims per 1000 fires"
+set xtics (1, 2, 4)
+set xrange [0.5:4.5]
+set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics
+set format y "%.0s%c"
+set terminal pngcairo size 900,680 font "DejaVu Sans,11"
+set output "$dir/shared_vs_owned.png"
+set key outside bottom center horizontal maxcols 2 font ",9"
+plot $series
+GP
+fi
 
 echo "plot.sh: wrote $(cd "$dir" && ls -1 ./*.png | tr '\n' ' ')"

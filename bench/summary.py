@@ -6,9 +6,10 @@
 Reads the Google Benchmark JSON files written by `tools/run bench` and
 prints: fires/s against the ceiling, what the scripts cost (the ceiling
 against plain Redis commands), fires/s against workers with no-op and
-1 ms handlers, pollers / batch / instances, schedule rates against their
-ceilings, lateness, idle cost, memory, rings, and the targets of the
-benchmark issue, met or missed. Errors reported by any benchmark are
+1 ms handlers, pollers / batch / instances, shared against owned topics
+(one process per instance) and the takeover of a killed owner's shards,
+schedule rates against their ceilings, lateness, idle cost, memory,
+rings, and the targets of the benchmark issue, met or missed. Errors reported by any benchmark are
 listed first.
 """
 import json
@@ -38,6 +39,8 @@ def rows(benches, prefix):
         if not b["run_name"].startswith(prefix):
             continue
         if b.get("run_type") == "aggregate" and b.get("aggregate_name") != "median":
+            continue
+        if b.get("error_occurred"):  # listed under Errors, no counters
             continue
         out.append((args(b["run_name"]), b))
     return out
@@ -98,8 +101,17 @@ def handler_ms(a):
     return a.get("handler_ms", 0)  # runs before the handler dimension: 0
 
 
+def forked(a):
+    return a.get("forked", 0) == 1  # runs before the dimension: in-process
+
+
 def in_sweep(a):
-    return (a["shards"], a["pollers"], a["batch"], a["instances"]) == SWEEP
+    return (a["shards"], a["pollers"], a["batch"], a["instances"]) == SWEEP \
+        and not forked(a)
+
+
+def per_1k(b):
+    return 1000 * b.get("contested", 0) / b["timers"] if b.get("timers") else 0
 
 
 if fire:
@@ -109,7 +121,8 @@ if fire:
                 for a, b in rows(fire, "BM_Ceiling/")}
     ceil_cv = {(a["shards"], a["batch"]): cv(fire, b["run_name"], "fires_per_s")
                for a, b in rows(fire, "BM_Ceiling/")}
-    eng = rows(fire, "BM_Engine/")
+    every = rows(fire, "BM_Engine/")
+    eng = [(a, b) for a, b in every if not forked(a)]
     print("## Fires per second (100k due timers, no-op handlers)\n")
     lines = []
     for a, b in eng:
@@ -208,6 +221,68 @@ if fire:
     table(["pollers", "workers", "batch", "instances", "fires/s", "ratio",
            "paired ratio", "Redis CPU", "contested", "claim calls", "lock waits", "lock wait ms",
            "ring full", "poller sleeps", "worker sleeps", "cas retries"], lines)
+
+if fire:
+    fk = {(a["shards"], a["instances"], a.get("owned", 0)): b
+          for a, b in every if forked(a)}
+    if fk:
+        print("## Shared against owned (one process per instance, no-op "
+              "handlers, 1 poller, 2 workers, batch 256)\n")
+        lines = []
+        for shards, inst in sorted({(s, i) for s, i, _ in fk}):
+            sh, ow = fk.get((shards, inst, 0)), fk.get((shards, inst, 1))
+            def f(b, key, fmt="{:.0f}"):
+                return fmt.format(b.get(key, 0)) if b else "-"
+            lines.append((
+                shards, inst,
+                k(sh["fires_per_s"]) if sh else "-",
+                k(ow["fires_per_s"]) if ow else "-",
+                f"{ow['fires_per_s'] / sh['fires_per_s']:.2f}"
+                if sh and ow else "-",
+                f(sh, "paired_ratio", "{:.2f}") + " / " +
+                f(ow, "paired_ratio", "{:.2f}"),
+                f"{per_1k(sh):.1f}" if sh else "-",
+                f"{per_1k(ow):.1f}" if ow else "-",
+                f(sh, "claim_calls") + " / " + f(ow, "claim_calls"),
+                f(ow, "settle_s", "{:.2f}"),
+                f(ow, "shards_most") + "-" + f(ow, "shards_fewest")
+                if ow else "-",
+                f(ow, "ownership_moves")))
+        table(["shards", "instances", "shared fires/s", "owned fires/s",
+               "owned / shared", "paired ratio (shared / owned)",
+               "contested per 1k fires, shared", "contested per 1k, owned",
+               "claim calls (shared / owned)", "owned: settle s",
+               "owned: shards per instance (most-fewest)",
+               "owned: ownership moves"], lines)
+        print("(Each instance is its own process. Timers are loaded after the "
+              "engines settled (owned: every shard OK in exactly one engine, "
+              "the rendezvous split; settle s = from the start signal until "
+              "then), all due at one moment after the load; fires/s counts "
+              "from that moment to the last handler call. Counters are those "
+              "of the timed part, summed over the instances.)\n")
+    take = rows(fire, "BM_Takeover/")
+    if take:
+        print("## Takeover of a killed owner's shards (owned topic, 2 "
+              "processes)\n")
+        lines = []
+        for a, b in sorted(take, key=lambda x: x[0]["owner_ttl_ms"]):
+            ttl = a["owner_ttl_ms"]
+            lines.append((a["shards"], ttl, f"{b['takeover_s']:.2f}",
+                          f"{b['takeover_per_ttl']:.2f}",
+                          f"{cv(fire, b['run_name'], 'takeover_s'):.2f}",
+                          f"{b['probe_fire_s']:.2f}",
+                          f"{b['probe_per_ttl']:.2f}",
+                          f"{b['settle_s']:.2f}", f"{b['child_shards']:.0f}"))
+            targets.append((f"killed owner's shards taken over within "
+                            f"owner_ttl_ms ({ttl} ms; timers.h)",
+                            b["takeover_s"] * 1000 <= ttl,
+                            f"{b['takeover_s']:.2f} s (median)"))
+        table(["shards", "owner_ttl_ms", "takeover s", "/ ttl", "cv",
+               "probe fired s", "/ ttl", "split settle s",
+               "child's shards"], lines)
+        print("(From the SIGKILL of the child: until this process's engine "
+              "owns every shard; until a timer due at the kill on one of the "
+              "child's shards fires. Medians.)\n")
 
 if sched:
     print("## Scheduling (16-byte ids, 32-byte payload, 8 shards)\n")
