@@ -287,15 +287,29 @@ static uint64_t mix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
-std::string rendezvous_owner(const std::vector<std::string> &members,
-                             const char *topic, uint32_t s) {
-  const std::string *best = nullptr;
-  uint64_t top = 0, t = mix64(fnv64(topic) + s);
-  for (const std::string &m : members) {
-    uint64_t w = mix64(fnv64(m) ^ t);
-    if (!best || w > top || (w == top && m > *best)) best = &m, top = w;
+std::vector<std::string> rendezvous_split(
+    const std::vector<std::string> &members, const char *topic,
+    uint32_t shards) {
+  std::vector<std::string> owner(shards);
+  if (members.empty()) return owner;
+  uint32_t cap = (shards + (uint32_t)members.size() - 1) /
+                 (uint32_t)members.size();
+  std::vector<uint32_t> load(members.size(), 0);
+  uint64_t ht = fnv64(topic);
+  for (uint32_t s = 0; s < shards; s++) {
+    size_t best = members.size();
+    uint64_t top = 0, t = mix64(ht + s);
+    for (size_t i = 0; i < members.size(); i++) {
+      if (load[i] >= cap) continue;
+      uint64_t w = mix64(fnv64(members[i]) ^ t);
+      if (best == members.size() || w > top ||
+          (w == top && members[i] > members[best]))
+        best = i, top = w;
+    }
+    load[best]++;
+    owner[s] = members[best];
   }
-  return best ? *best : "";
+  return owner;
 }
 
 Args &Args::add(const char *s) { return add(s, std::strlen(s)); }

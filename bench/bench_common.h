@@ -142,12 +142,13 @@ std::string meta_key(const char *topic);
 // The topic's members set (keys.h tm__members_key): owned topics' live
 // member ids, scored by their expiry (Unix ms).
 std::string members_key(const char *topic);
-// The member that owner.c's rendezvous hashing gives shard s of topic among
-// members ("" if none): a copy of owner.c's weight() and assign(), which the
-// engine does not export. If the two ever differ, a wait for the expected
+// The member that owner.c's rendezvous hashing with bounded load gives each
+// shard of topic among members ("" if none): a copy of owner.c's pick() and
+// assign(), which the engine does not export. If the two ever differ, a wait for the expected
 // split times out and says so; it never measures a wrong split.
-std::string rendezvous_owner(const std::vector<std::string> &members,
-                             const char *topic, uint32_t s);
+std::vector<std::string> rendezvous_split(
+    const std::vector<std::string> &members, const char *topic,
+    uint32_t shards);
 
 // ------------------------------------------------------------ processes
 //

@@ -831,7 +831,7 @@ EngineRun engine_once(const EngineArgs &a, FireCtx &ctx) {
 //   2. settle: until every shard is OK in exactly one engine and STANDBY in
 //      the others, and that split is the one owner.c's rendezvous hashing
 //      gives the live members (members set and each shard's ownership hash
-//      read from Redis; tb::rendezvous_owner). Shared rows: until every
+//      read from Redis; tb::rendezvous_split). Shared rows: until every
 //      engine has started (each shard OK everywhere). settle_s ends;
 //   3. the children snapshot their counters; the parent loads n timers, all
 //      due at one moment T after the load ends (load_s; load_margin_s = T -
@@ -1120,8 +1120,10 @@ Split split_of(tb::Redis &r, const std::vector<std::vector<int>> &states,
     return sp;
   }
   std::vector<std::string> id_of(engines);
+  std::vector<std::string> split =
+      tb::rendezvous_split(members, kTopic, (uint32_t)shards);
   for (int s = 0; s < shards; s++) {
-    std::string want = tb::rendezvous_owner(members, kTopic, (uint32_t)s);
+    const std::string &want = split[(size_t)s];
     std::string has = r.str("HGET %s owner",
                             tb::shard_key(kTopic, s, 'o').c_str());
     std::string &id = id_of[sp.owner[s]];

@@ -1118,7 +1118,7 @@ static vkind diagnose_dup(const tt_oracle *o, const version *v,
                           const delivery *e, const delivery *l, char *why,
                           size_t cap) {
   const proc *p = &o->procs[e->proc];
-  double lease = topic_lease_s(o, e->topic), w1 = stake_end(o, e), claim;
+  double lease = topic_lease_s(o, e->topic), w1 = stake_end(o, e), claim = 0;
   double end = isnan(e->end) ? e->start : e->end;
   bool known = claim_time(o, e, &claim);
   char pw[96];

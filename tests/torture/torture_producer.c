@@ -200,7 +200,7 @@ static void log_intents(producer *p, item *items, size_t n, uint32_t op) {
     r->index = (uint32_t)k;
     r->aux = n;
     r->at = item_at(&items[k], now);
-    snprintf(r->id, sizeof r->id, "%s", items[k].id);
+    copy_id(r->id, items[k].id);
   }
   tt_log_append(p->fd, recs, n);
 }
