@@ -44,7 +44,8 @@ constexpr size_t kPayload = 32;
 
 // The fields this file sends per timer (append_evalsha); if scripts.h
 // changes them, this fails to compile instead of measuring something else.
-static_assert(TM_SCHEDULE_ARGS == 3 && TM_SCHEDULE_STRIDE == 4,
+static_assert(TM_SCHEDULE_ARGS == 3 && TM_SCHEDULE_STRIDE == 4 &&
+                  TM_SCHEDULE_KEYS == 6,
               "SCHEDULE ARGV is channel, shard, n, then (score, id, "
               "envelope, tombstone token) per timer: update append_evalsha()");
 
@@ -117,7 +118,8 @@ void append_evalsha(tb::Redis &r, const std::string &sha, const Shard &sh,
   }
   tb::Args a;
   a.add("EVALSHA").add(sha).add(nkeys);
-  for (int k = 0; k < TM_KEY_D; k++) a.add(sh.keys[k]);
+  // KEYS z p a, then the tombstone sets (producer.c)
+  for (int k : {TM_KEY_Z, TM_KEY_P, TM_KEY_A}) a.add(sh.keys[k]);
   for (const std::string &k : sets) a.add(k);
   a.add(chan).add(sh.number).add(n);
   for (size_t k = from; k < to; k++)
