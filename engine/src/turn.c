@@ -230,16 +230,29 @@ static int append_claims(tm_poller *p, tm_turn *t) {
   unsigned batch = (unsigned)p->core->cfg.claim_batch;
   unsigned budget = p->budget, ndue = 0;
   unsigned room = p->capacity - p->out;
+  bool room_bound = budget >= room;
   if (budget > room) budget = room;
+  /* In a backlog (the budget grew: claims came back full) fewer, fuller
+   * claims: each gets at least half a claim_batch, as Redis's cost per
+   * call dominates small ones (64 shards sharing 4096 got 64 each), and
+   * the shards left out go first next turn. */
+  unsigned least = p->budget > batch ? batch / 2 : 1;
+  size_t next = 1; /* where the next turn starts, from the rotor: the
+                       first due shard left out, else one further */
   for (size_t k = 0; k < p->nshards; k++)
     ndue += shard_due_now(p->shards[k], now_us, mono);
   for (size_t k = 0; k < p->nshards && ndue; k++) {
     tm_shard *s = p->shards[(p->rotor + k) % p->nshards];
     if (!shard_due_now(s, now_us, mono)) continue;
+    if (budget == 0 && !room_bound) { /* spent: this shard goes first */
+      next = k;
+      break;
+    }
     /* 0: unknown (start, reconnect, new owner): a look, not an expectation */
     bool known = atomic_load_explicit(&s->next_due_us, memory_order_relaxed) > 0;
     unsigned share = budget / ndue--;
-    if (share == 0) share = budget;
+    if (share < least) share = least;
+    if (share > budget || share == 0) share = budget;
     for (bool first = true; t->ncalls < t->max_calls; first = false) {
       unsigned want = share < batch ? share : batch;
       unsigned n = want ? claim_room(p, s, want) : 0;
@@ -247,6 +260,7 @@ static int append_claims(tm_poller *p, tm_turn *t) {
         if (first) {
           t->starved = true;
           tm__count(&s->counters.ring_full, 1);
+          if (next == 1) next = k; /* the first left out goes first */
         }
         break;
       }
@@ -263,7 +277,7 @@ static int append_claims(tm_poller *p, tm_turn *t) {
       if (share == 0) break;
     }
   }
-  p->rotor++;
+  if (p->nshards) p->rotor = (p->rotor + next) % p->nshards;
   return TIMERS_OK;
 }
 
