@@ -132,6 +132,13 @@ done
 common='set terminal pngcairo size 900,560 font "DejaVu Sans,11"
 set grid
 set key top left'
+# x: 1, 2, 4 instances; two y axes from 0
+instances_axes='set xtics (1, 2, 4)
+set xrange [0.5:4.5]
+set yrange [0:*]
+set y2range [0:*]
+set ytics nomirror
+set y2tics'
 
 gnuplot <<GP
 $common
@@ -210,12 +217,7 @@ set title "Engines competing for the same 8 shards (medians per run of the fire 
 set xlabel "engine instances"
 set ylabel "events per run"
 set y2label "timers fired per second"
-set xtics (1, 2, 4)
-set xrange [0.5:4.5]
-set yrange [0:*]
-set y2range [0:*]
-set ytics nomirror
-set y2tics
+$instances_axes
 set format y2 "%.0s%c"
 plot "$tmp/instances.dat" using 1:2 with linespoints lw 2 pt 7 title "contested claims", \
      "$tmp/instances.dat" using 1:3 with linespoints lw 2 pt 5 title "lock waits", \
@@ -244,12 +246,7 @@ set title font ",10"
 set xlabel "instances (processes)"
 set ylabel "timers fired per second"
 set y2label "contested claims per 1000 fires"
-set xtics (1, 2, 4)
-set xrange [0.5:4.5]
-set yrange [0:*]
-set y2range [0:*]
-set ytics nomirror
-set y2tics
+$instances_axes
 set format y "%.0s%c"
 set terminal pngcairo size 900,680 font "DejaVu Sans,11"
 set output "$dir/shared_vs_owned.png"
