@@ -10,7 +10,8 @@
  *    3 s) fires each once, none past attempt 1; a handler running three
  *    leases long is not redelivered (heartbeats), and timers_extend_lease;
  *  4 stop() commits every finished ACK and hands unstarted timers back at
- *    once: after a restart each timer has fired exactly once overall;
+ *    once: after a restart each timer has fired exactly once overall; a
+ *    claim answered after the drain timeout (Redis stalled) runs nothing;
  *  5 re-sending a schedule of a timer that already fired does not fire it
  *    again (dedup window); a new time does;
  *  6 Redis out of memory: schedules fail cleanly, stored timers still fire;
@@ -22,6 +23,7 @@
  * 11 32 workers on 2 cores still drain bursts of no-op and 1 ms handlers.
  * Waits are bounded generously: nothing here measures speed.
  */
+#include <pthread.h>
 #include <signal.h>
 
 #include <hiredis.h>
@@ -300,6 +302,57 @@ static void test_stop_commits_and_hands_back(void) {
   behave_free(&b);
 }
 
+/* stop() while a claim waits on a stalled Redis: the reply arrives after
+ * the drain timeout, so those timers are handed back unstarted (a handler
+ * started then could not have its outcome committed: a duplicate). */
+static void *resume_redis_later(void *arg) {
+  (void)arg;
+  sleep_ms(1500);
+  kill(rs.pid, SIGCONT);
+  return NULL;
+}
+
+static void test_stop_while_claim_stalled(void) {
+  timers_config cfg;
+  test_config(&cfg, &rs);
+  cfg.drain_timeout_ms = 300;
+  cfg.workers = 4;
+  behave b;
+  behave_init(&b, 0);
+  timers_engine *e = start_engine(&cfg, "stopstall", &b, NULL);
+  /* A first timer, so the engine knows its handlers are quick and claims
+   * every due timer at once (an unknown handler time claims one). */
+  timers_timer w = timer_in("stopstall", "warm-up", 0);
+  CHECK_OK(timers_schedule(e, &w, NULL, 0));
+  CHECK(fired_wait_distinct(&b.log, 1, 20000));
+  enum { N = 200 };
+  timers_timer ts[N];
+  char ids[N][16];
+  double at = timers_now() + 0.5;
+  for (int k = 0; k < N; k++) {
+    snprintf(ids[k], sizeof ids[k], "q%d", k);
+    ts[k] = timer_at("stopstall", ids[k], at);
+  }
+  CHECK_OK(timers_schedule_batch(e, ts, N, NULL));
+  sleep_ms(200);
+  CHECK(kill(rs.pid, SIGSTOP) == 0);
+  sleep_ms(600); /* due now; the engine's claim waits on Redis */
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, resume_redis_later, NULL) == 0);
+  CHECK_OK(timers_engine_stop(e)); /* returns after Redis is back */
+  pthread_join(th, NULL);
+  CHECK_MSG(fired_log_distinct(&b.log) == 1,
+            "%zu handlers ran after stop()'s drain timeout",
+            fired_log_distinct(&b.log) - 1);
+  timers_engine_destroy(e);
+  e = start_engine(&cfg, "stopstall", &b, NULL);
+  CHECK(fired_wait_distinct(&b.log, N + 1, 20000));
+  sleep_ms(200);
+  check_once(&b, N + 1, "stop while a claim is stalled");
+  timers_engine_destroy(e);
+  behave_free(&b);
+}
+
 /* ------------------------------------------------------------------- 5 */
 
 static void test_resent_schedule_does_not_resurrect(void) {
@@ -542,6 +595,7 @@ int main(void) {
   TEST_RUN(test_long_handler_keeps_lease);
   TEST_RUN(test_extend_lease_past_max_handler);
   TEST_RUN(test_stop_commits_and_hands_back);
+  TEST_RUN(test_stop_while_claim_stalled);
   TEST_RUN(test_resent_schedule_does_not_resurrect);
   TEST_RUN(test_wrong_type_key);
   TEST_RUN(test_partial_batch_status);

@@ -192,7 +192,7 @@ void tm__drain_done(tm_poller *p) {
 /* ------------------------------------------------------------------ scan */
 
 /* A queued job whose hand-back is due: true if it was handed back. */
-static bool try_release(tm_poller *p, tm_job *j) {
+bool tm__held_release(tm_poller *p, tm_job *j) {
   int expected = TM_JOB_QUEUED;
   if (!atomic_compare_exchange_strong_explicit(&j->state, &expected,
                                                TM_JOB_RELEASED,
@@ -234,7 +234,7 @@ static int64_t scan_one(tm_poller *p, tm_job *j, int64_t now, bool stopping,
   if (j->queued_op) return now + lease / 3; /* answered on the next turn */
   if (atomic_load_explicit(&j->state, memory_order_acquire) == TM_JOB_QUEUED) {
     int64_t due = j->refreshed_ns + lease / 2;
-    if ((stopping || now >= due) && try_release(p, j)) return INT64_MAX;
+    if ((stopping || now >= due) && tm__held_release(p, j)) return INT64_MAX;
     if (atomic_load_explicit(&j->state, memory_order_acquire) ==
         TM_JOB_QUEUED)
       return due;

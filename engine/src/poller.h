@@ -120,6 +120,9 @@ size_t tm__owner_max_calls(const tm_poller *p);
 
 /* inflight.c */
 void tm__held_add(tm_poller *p, tm_job *j);
+/* Hands a held job back to Redis unstarted (CAS QUEUED -> RELEASED, an 'r'
+ * step); false when a worker started it first. */
+bool tm__held_release(tm_poller *p, tm_job *j);
 /* Takes finished and skipped jobs back from the workers. */
 void tm__drain_done(tm_poller *p);
 /* Queues extensions of running handlers and hand-backs of unstarted

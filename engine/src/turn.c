@@ -363,7 +363,14 @@ static unsigned take_claim(tm_poller *p, tm_call *c, const redisReply *r,
       continue;
     tm_job *j = job_new(s, f, lease, t->sent_ns);
     if (!j) break; /* OOM: the lease runs out, then it is claimed again */
-    if (!s->topic->at_most_once) tm__held_add(p, j); /* else: no lease */
+    if (!s->topic->at_most_once) { /* else: no lease, it must run */
+      tm__held_add(p, j);
+      /* stop() began while this claim was on its way (e.g. Redis stalled):
+       * hand it back unstarted, as stop() did with the queued ones. */
+      if (atomic_load_explicit(&p->core->state, memory_order_seq_cst) !=
+          TM_RUNNING)
+        tm__held_release(p, j);
+    }
     tm__ring_push_spmc(&p->lane.work, j); /* cannot fail: out <= capacity */
     got++;
   }

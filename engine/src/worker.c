@@ -99,6 +99,14 @@ static timers_outcome call_handler(tm_job *j, const tm_core *core) {
   return o;
 }
 
+/* stop() was called and its drain timeout has passed. */
+static bool past_drain(tm_core *core) {
+  return atomic_load_explicit(&core->state, memory_order_seq_cst) !=
+             TM_RUNNING &&
+         tm__mono_ns() >= atomic_load_explicit(&core->drain_deadline_ns,
+                                               memory_order_relaxed);
+}
+
 static void run_job(tm_workers *ws, int index, tm_job *j, tm_lane *lane) {
   int expected = TM_JOB_QUEUED;
   j->started_ns = tm__mono_ns();
@@ -108,8 +116,14 @@ static void run_job(tm_workers *ws, int index, tm_job *j, tm_lane *lane) {
                                               TM_JOB_RUNNING,
                                               memory_order_acq_rel,
                                               memory_order_acquire)) {
-    j->outcome = call_handler(j, ws->core);
-    j->ran_ns = tm__mono_ns() - j->started_ns;
+    if (past_drain(ws->core) && !j->shard->topic->at_most_once) {
+      /* stop()'s drain is over: its outcome could not be committed, so it
+       * is handed back unstarted (at-most-once timers must run) */
+      j->outcome = TIMERS_RELEASE;
+    } else {
+      j->outcome = call_handler(j, ws->core);
+      j->ran_ns = tm__mono_ns() - j->started_ns;
+    }
   }
   tm__ring_push_spsc(&lane->done[index], j); /* room: out <= capacity */
   /* Kick the poller only if no outcome was waiting already: at most one
