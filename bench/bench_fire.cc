@@ -627,6 +627,7 @@ void BM_CeilingPlain(benchmark::State &state) {
 struct EngineArgs {
   int shards, pollers, workers, batch, instances, handler_ms;
   bool owned, forked;  // see forked_once()
+  bool at_most_once = false;  // BM_EngineAtMostOnce: claims remove, no settle
   // What the handlers allow: every worker sleeping handler_ms per timer.
   double ideal_rate() const {
     return handler_ms ? (double)workers * instances * 1e3 / handler_ms : 0;
@@ -732,7 +733,9 @@ std::vector<timers_engine *> make_engines(const EngineArgs &a, FireCtx &ctx) {
     cfg.claim_batch = a.batch;
     timers_engine *e = nullptr;
     int rc = timers_engine_create(&cfg, &e);
-    if (rc == TIMERS_OK) rc = timers_subscribe(e, kTopic, on_fire, &ctx, nullptr);
+    timers_subscribe_options o{};
+    o.at_most_once = a.at_most_once;
+    if (rc == TIMERS_OK) rc = timers_subscribe(e, kTopic, on_fire, &ctx, &o);
     if (rc != TIMERS_OK) {
       for (timers_engine *x : es) timers_engine_destroy(x);
       timers_engine_destroy(e);
@@ -1512,6 +1515,17 @@ void BM_Engine(benchmark::State &state) {
   });
 }
 
+// The same drain on an at_most_once topic: a claim removes its timers, no
+// lease and no settle step (the cheapest delivery); in this process.
+void BM_EngineAtMostOnce(benchmark::State &state) {
+  EngineArgs a{(int)state.range(0), 1, 2, 256, 1, 0, false, false};
+  a.at_most_once = true;
+  tb::run(state, [&] {
+    CeilingRun paired = ceiling_once(Bare::scripts, a.shards, a.batch);
+    in_process(state, a, paired);
+  });
+}
+
 benchmark::internal::Benchmark *common(benchmark::internal::Benchmark *b) {
   return b->UseManualTime()
       ->Iterations(1)
@@ -1564,6 +1578,11 @@ void bench_register() {
   for (int s : {8, 16})
     for (int owned : {0, 1})
       for (int i : {1, 2, 4}) e->Args({s, 1, 2, 256, i, 0, owned, 1});
+
+  auto *m = common(benchmark::RegisterBenchmark("BM_EngineAtMostOnce",
+                                                BM_EngineAtMostOnce));
+  m->ArgNames({"shards"});
+  for (int s : {1, 8}) m->Args({s});
 
   auto *t = common(benchmark::RegisterBenchmark("BM_Takeover", BM_Takeover));
   t->ArgNames({"shards", "owner_ttl_ms"});

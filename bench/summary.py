@@ -6,7 +6,8 @@
 Reads the Google Benchmark JSON files written by `tools/run bench` and
 prints: fires/s against the ceiling, what the scripts cost (the ceiling
 against plain Redis commands), fires/s against workers with no-op and
-1 ms handlers, pollers / batch / instances, shared against owned topics
+1 ms handlers, at-most-once topics, pollers / batch / instances, shared
+against owned topics
 (one process per instance) and the takeover of a killed owner's shards,
 schedule rates against their ceilings, lateness, idle cost, memory,
 rings, and the targets of the benchmark issue, met or missed. Errors reported by any benchmark are
@@ -146,6 +147,28 @@ if fire:
            "paired ratio",
            "Redis CPU (engine)", "Redis CPU (ceiling)",
            "contested", "lock waits", "ring full"], lines)
+
+    once = rows(fire, "BM_EngineAtMostOnce/")
+    if once:
+        base = {a["shards"]: b for a, b in eng
+                if (a["pollers"], a["workers"], a["batch"], a["instances"],
+                    handler_ms(a)) == (1, 2, 256, 1, 0)}
+        print("## At-most-once topics (a claim removes: no lease, no settle; "
+              "no-op handlers, 1 poller, 2 workers)\n")
+        lines = []
+        for a, b in once:
+            r = base.get(a["shards"], {})
+            lines.append((a["shards"], k(b["fires_per_s"]),
+                          k(r.get("fires_per_s", 0)),
+                          f"{b['fires_per_s'] / r['fires_per_s']:.2f}"
+                          if r.get("fires_per_s") else "",
+                          f"{b.get('paired_ratio', 0):.2f}",
+                          f"{b.get('redis_us_per_fire', 0):.2f}",
+                          f"{r.get('redis_us_per_fire', 0):.2f}"))
+        table(["shards", "at-most-once fires/s", "at-least-once fires/s",
+               "ratio", "paired ratio (to the at-least-once ceiling)",
+               "Redis us/fire (at most once)",
+               "Redis us/fire (at least once)"], lines)
 
     plain = rows(fire, "BM_CeilingPlain/")
     if plain:
