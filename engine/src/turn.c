@@ -18,6 +18,7 @@
  */
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,15 +238,15 @@ static int append_claims(tm_poller *p, tm_turn *t) {
    * call dominates small ones (64 shards sharing 4096 got 64 each), and
    * the shards left out go first next turn. */
   unsigned least = p->budget > batch ? batch / 2 : 1;
-  size_t next = 1; /* where the next turn starts, from the rotor: the
-                       first due shard left out, else one further */
+  size_t next = SIZE_MAX; /* the first due shard left out: where the next
+                             turn starts (none: one further) */
   for (size_t k = 0; k < p->nshards; k++)
     ndue += shard_due_now(p->shards[k], now_us, mono);
   for (size_t k = 0; k < p->nshards && ndue; k++) {
     tm_shard *s = p->shards[(p->rotor + k) % p->nshards];
     if (!shard_due_now(s, now_us, mono)) continue;
-    if (budget == 0 && !room_bound) { /* spent: this shard goes first */
-      next = k;
+    if (budget == 0 && !room_bound) { /* spent: left out from here */
+      if (next == SIZE_MAX) next = k;
       break;
     }
     /* 0: unknown (start, reconnect, new owner): a look, not an expectation */
@@ -260,7 +261,7 @@ static int append_claims(tm_poller *p, tm_turn *t) {
         if (first) {
           t->starved = true;
           tm__count(&s->counters.ring_full, 1);
-          if (next == 1) next = k; /* the first left out goes first */
+          if (next == SIZE_MAX) next = k;
         }
         break;
       }
@@ -277,7 +278,8 @@ static int append_claims(tm_poller *p, tm_turn *t) {
       if (share == 0) break;
     }
   }
-  if (p->nshards) p->rotor = (p->rotor + next) % p->nshards;
+  if (p->nshards)
+    p->rotor = (p->rotor + (next == SIZE_MAX ? 1 : next)) % p->nshards;
   return TIMERS_OK;
 }
 
