@@ -71,18 +71,33 @@ static void load(shard *sh, int shards, int n, double at) {
 }
 
 /* One SETTLE committing everything s holds (at most TM_COMMIT_MAX). */
+/* The shapes this file sends; if scripts.h changes them, it fails to
+ * compile instead of measuring something else. */
+_Static_assert(TM_SETTLE_KEYS == TM_CORE_KEYS + 2 && TM_SETTLE_ARGS == 6 &&
+                   TM_SETTLE_STRIDE == 5,
+               "SETTLE is KEYS z p a x y, tombstone set, ownership hash; "
+               "ARGV lease, expiry, dead_max, dead_ttl, owner, epoch, then "
+               "(op, token, id, x, y): update append_settle()");
+_Static_assert(TM_CLAIM_KEYS == TM_CORE_KEYS + 1 && TM_CLAIM_ARGS == 8,
+               "CLAIM is KEYS z p a x y, ownership hash; ARGV lease, count, "
+               "flags, max_attempts, dead_max, dead_ttl, owner, epoch: update "
+               "drain()");
+
 static void append_settle(shard *s, double now, int window) {
-  size_t m = s->npend, argc = 3 + TM_NKEYS + TM_SETTLE_ARGS + 5 * m, a = 0;
+  size_t m = s->npend, argc = 3 + TM_SETTLE_KEYS + TM_SETTLE_ARGS + 5 * m;
+  size_t a = 0;
   const char **av = malloc(sizeof *av * argc);
   size_t *al = malloc(sizeof *al * argc);
   int64_t b = tm__tomb_bucket((int64_t)(now * 1e6), window);
   char nk[8], expire[32], tkey[TM_KEY_MAX];
-  snprintf(nk, sizeof nk, "%d", TM_NKEYS);
+  snprintf(nk, sizeof nk, "%d", TM_SETTLE_KEYS);
   snprintf(expire, sizeof expire, "%lld", window ? (long long)((b + 2) * window) : 0LL);
   tm__tomb_key(tkey, s->keys[TM_KEY_D], b);
   av[a++] = "EVALSHA", av[a++] = sha[TM_SCRIPT_SETTLE], av[a++] = nk;
-  for (int k = 0; k < TM_KEY_D; k++) av[a++] = s->keys[k];
-  av[a++] = tkey, av[a++] = "30000", av[a++] = expire;
+  for (int k = 0; k < TM_CORE_KEYS; k++) av[a++] = s->keys[k];
+  av[a++] = tkey, av[a++] = s->keys[TM_KEY_O];
+  av[a++] = "30000", av[a++] = expire, av[a++] = "100000";
+  av[a++] = "604800000", av[a++] = "", av[a++] = ""; /* shared: no owner */
   for (size_t k = 0; k < a; k++) al[k] = strlen(av[k]);
   for (size_t k = 0; k < m; k++) {
     commit *p = &s->pend[k];
@@ -127,9 +142,13 @@ static size_t drain(shard *sh, int shards, int window) {
       if (sh[s].npend) append_settle(&sh[s], now, window), kind[calls++] = -1 - s;
     for (int s = 0; s < shards; s++)
       if (!sh[s].done) {
-        redisAppendCommand(c, "EVALSHA %s %d %s %s %s %s 30000 %d a",
-                           sha[TM_SCRIPT_CLAIM], TM_NKEYS, sh[s].keys[0],
-                           sh[s].keys[1], sh[s].keys[2], sh[s].keys[3], BATCH);
+        redisAppendCommand(c, "EVALSHA %s %d %s %s %s %s %s %s 30000 %d a "
+                           "20 100000 604800000 %b %b",
+                           sha[TM_SCRIPT_CLAIM], TM_CLAIM_KEYS,
+                           sh[s].keys[TM_KEY_Z], sh[s].keys[TM_KEY_P],
+                           sh[s].keys[TM_KEY_A], sh[s].keys[TM_KEY_X],
+                           sh[s].keys[TM_KEY_Y], sh[s].keys[TM_KEY_O], BATCH,
+                           "", (size_t)0, "", (size_t)0);
         kind[calls++] = s;
       }
     if (!calls) break;
