@@ -106,6 +106,20 @@ static void check_once(behave *b, size_t n, const char *what) {
   CHECK_MSG(max == 1, "%s: '%s' delivered %u times", what, id, max);
 }
 
+/* Schedules n timers "<prefix><k>" of topic, all due at `at`, in one
+ * batch; ids[n] holds the ids. */
+static void schedule_all_at(timers_engine *e, const char *topic,
+                            const char *prefix, char (*ids)[16], int n,
+                            double at) {
+  timers_timer *ts = xrealloc(NULL, sizeof *ts * (size_t)n);
+  for (int k = 0; k < n; k++) {
+    snprintf(ids[k], 16, "%s%d", prefix, k);
+    ts[k] = timer_at(topic, ids[k], at);
+  }
+  CHECK_OK(timers_schedule_batch(e, ts, (size_t)n, NULL));
+  free(ts);
+}
+
 static timers_engine *start_engine(timers_config *cfg, const char *topic,
                                    behave *b, const timers_subscribe_options *o) {
   timers_engine *e = test_engine(cfg);
@@ -191,14 +205,8 @@ static void test_backlog_slow_handlers(void) {
   timers_subscribe_options o = {.lease_ms = 3000};
   timers_engine *e = start_engine(&cfg, "backlog", &b, &o);
   enum { N = 500 };
-  timers_timer ts[N];
   char ids[N][16];
-  double at = timers_now() + 0.2;
-  for (int k = 0; k < N; k++) {
-    snprintf(ids[k], sizeof ids[k], "b%d", k);
-    ts[k] = timer_at("backlog", ids[k], at);
-  }
-  CHECK_OK(timers_schedule_batch(e, ts, N, NULL));
+  schedule_all_at(e, "backlog", "b", ids, N, timers_now() + 0.2);
   CHECK_MSG(fired_wait_distinct(&b.log, N, 90000), "only %zu of %d fired",
             fired_log_distinct(&b.log), N);
   CHECK(wait_until_empty_topic(e, "backlog", 30000));
@@ -262,14 +270,8 @@ static void test_stop_commits_and_hands_back(void) {
   behave_init(&b, 200);
   timers_engine *e = start_engine(&cfg, "stop", &b, NULL);
   enum { N = 200 };
-  timers_timer ts[N];
   char ids[N][16];
-  double at = timers_now() + 0.1;
-  for (int k = 0; k < N; k++) {
-    snprintf(ids[k], sizeof ids[k], "t%d", k);
-    ts[k] = timer_at("stop", ids[k], at);
-  }
-  CHECK_OK(timers_schedule_batch(e, ts, N, NULL));
+  schedule_all_at(e, "stop", "t", ids, N, timers_now() + 0.1);
   CHECK(fired_wait_distinct(&b.log, 5, 20000));
   sleep_ms(500);
   double t0 = mono_ms();
@@ -326,14 +328,8 @@ static void test_stop_while_claim_stalled(void) {
   CHECK_OK(timers_schedule(e, &w, NULL, 0));
   CHECK(fired_wait_distinct(&b.log, 1, 20000));
   enum { N = 200 };
-  timers_timer ts[N];
   char ids[N][16];
-  double at = timers_now() + 0.5;
-  for (int k = 0; k < N; k++) {
-    snprintf(ids[k], sizeof ids[k], "q%d", k);
-    ts[k] = timer_at("stopstall", ids[k], at);
-  }
-  CHECK_OK(timers_schedule_batch(e, ts, N, NULL));
+  schedule_all_at(e, "stopstall", "q", ids, N, timers_now() + 0.5);
   sleep_ms(200);
   CHECK(kill(rs.pid, SIGSTOP) == 0);
   sleep_ms(600); /* due now; the engine's claim waits on Redis */
