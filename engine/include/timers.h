@@ -191,7 +191,9 @@ typedef enum timers_outcome {
   TIMERS_ACK = 0,    /* done: remove the timer                          */
   TIMERS_NACK = 1,   /* failed: redeliver after the topic's backoff
                         (timers_config retry_*, or timers_retry_in);
-                        the last of max_attempts: dead-letter it       */
+                        the last of max_attempts: dead-letter it.
+                        FASTSTREAM topics (no attempts): when the lease
+                        runs out, as the Python library does           */
   TIMERS_REJECT = 2, /* drop for good                                   */
   TIMERS_RELEASE = 3 /* not handled: hand it back at once, as if it had
                         not been delivered (its attempt is not counted),

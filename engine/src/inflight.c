@@ -17,6 +17,7 @@
  * ('c' ack/reject, 'n' nack) and it leaves the held list; it is freed once
  * that step is answered.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -131,6 +132,14 @@ static int backoff_ms(tm_poller *p, const tm_topic *t, uint32_t n) {
   return (int)(d / 2 + u * d / 2);
 }
 
+/* A layout that counts no attempts (FASTSTREAM) nacks as its library
+ * does: the timer comes back when its lease runs out, not earlier. */
+static int lease_left_ms(const tm_job *j) {
+  int64_t left = j->lease_until_ns - tm__mono_ns();
+  if (left <= 0) return 0;
+  return left / 1000000 > INT_MAX ? INT_MAX : (int)(left / 1000000);
+}
+
 /* The settle step of a finished run: commit, nack (with its delay), hand
  * back, or dead-letter (the last attempt failed, or a reject the topic
  * keeps). */
@@ -145,7 +154,9 @@ static char outcome_step(tm_poller *p, tm_job *j) {
                    t->max_attempts);
         return 'x';
       }
-      if (j->retry_ms < 0) j->retry_ms = backoff_ms(p, t, j->attempt);
+      if (j->retry_ms < 0)
+        j->retry_ms = t->ops->has_dead_letters ? backoff_ms(p, t, j->attempt)
+                                               : lease_left_ms(j);
       return 'n';
     case TIMERS_RELEASE:
       return 'r';
