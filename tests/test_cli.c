@@ -988,6 +988,8 @@ static void test_listen_nack_delay(void) {
   CHECK_RUN(0, RUN("cancel", "nd", "q"));
   CHECK_RUN(2, RUN("listen", "nd", "--reject", "--nack-delay", "1s"));
   CHECK_HAS(g_res.err, "--nack-delay needs --nack");
+  CHECK_RUN(2, RUN("listen", "nd", "--nack", "--reject"));
+  CHECK_HAS(g_res.err, "--nack and --reject exclude each other");
   CHECK_RUN(2, RUN("listen", "nd", "--nack", "--nack-delay", "2d"));
   CHECK_HAS(g_res.err, "--nack-delay");
 }

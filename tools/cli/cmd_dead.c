@@ -120,7 +120,8 @@ static void usage_requeue(FILE *out) {
           "options:\n"
           "  --at TIME          due at TIME: ISO-8601 with a zone, a Unix\n"
           "                     timestamp, now, +30s\n"
-          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms\n"
+          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms (a bare\n"
+          "                     number is seconds)\n"
           "                     (neither: due now)\n" CLI_GLOBAL_COMPAT_USAGE
           CLI_GLOBAL_USAGE
           "  -h, --help         this help\n");

@@ -33,7 +33,8 @@
 
 typedef struct listen_opts {
   cli_global g;
-  timers_outcome outcome;
+  timers_outcome outcome; /* from nack / reject */
+  bool nack, reject;
   long count;     /* 0: unlimited */
   double timeout; /* seconds; 0: none */
   int nack_delay_ms; /* -1: the topic's backoff */
@@ -90,8 +91,8 @@ static bool apply_option(void *opts, const char *name, const char *v) {
   listen_opts *o = opts;
   bool ok;
   if (cli_global_apply(&o->g, name, v, &ok)) return ok;
-  if (strcmp(name, "--nack") == 0) return o->outcome = TIMERS_NACK, true;
-  if (strcmp(name, "--reject") == 0) return o->outcome = TIMERS_REJECT, true;
+  if (strcmp(name, "--nack") == 0) return o->nack = true, true;
+  if (strcmp(name, "--reject") == 0) return o->reject = true, true;
   double d;
   if (strcmp(name, "--nack-delay") == 0) {
     if (!cli_parse_duration(v, 86400, &d)) return false;
@@ -222,6 +223,11 @@ int cli_listen(int argc, char **argv) {
     fprintf(stderr, "timers listen: TOPIC is missing\n\n");
     return usage(stderr), 2;
   }
+  if (o.nack && o.reject) {
+    fprintf(stderr, "timers listen: --nack and --reject exclude each other\n");
+    return 2;
+  }
+  o.outcome = o.nack ? TIMERS_NACK : o.reject ? TIMERS_REJECT : TIMERS_ACK;
   if (o.nack_delay_ms >= 0 && o.outcome != TIMERS_NACK) {
     fprintf(stderr, "timers listen: --nack-delay needs --nack\n");
     return 2;

@@ -36,7 +36,8 @@ static void usage(FILE *out) {
           "  --at TIME          due at TIME: ISO-8601 with a zone\n"
           "                     (2026-12-01T10:00:00Z), a Unix timestamp,\n"
           "                     now, or +30s\n"
-          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms\n"
+          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms (a bare\n"
+          "                     number is seconds)\n"
           CLI_GLOBAL_COMPAT_USAGE CLI_GLOBAL_USAGE
           "  -h, --help         this help\n");
 }

@@ -41,7 +41,8 @@ static void usage(FILE *out) {
           "Exits 0, 1 on failure (Redis unreachable), 2 on bad usage.\n"
           "\n"
           "options:\n"
-          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms\n"
+          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms (a bare\n"
+          "                     number is seconds)\n"
           "  --at TIME          due at TIME: ISO-8601 with a zone\n"
           "                     (2026-12-01T10:00:00Z, ...T10:00:00.5+02:00)\n"
           "                     or a Unix timestamp (1780000000.25)\n"
@@ -200,7 +201,11 @@ static int schedule(const sched_opts *o, timers_engine *e, const char *topic,
   char id[TIMERS_ID_MAX + 1];
   int rc = timers_schedule(e, &t, id, sizeof id);
   if (rc == TIMERS_OK) return print_result(o, topic, id, t.activate_at), 0;
-  cli_fail("schedule", "timers_schedule", rc);
+  /* The library numbers headers as given: --header flags first. */
+  if (nh && strstr(timers_last_error(), "header"))
+    cli_fail("schedule", "--header / --content-type", rc);
+  else
+    cli_fail("schedule", "timers_schedule", rc);
   return rc == TIMERS_EINVAL || rc == TIMERS_ETOOBIG ? 2 : 1;
 }
 

@@ -4,7 +4,7 @@
  *
  * Flags beat the file. The file gives the engine settings no flag set, and
  * its [topic load.N] sections give the topics the load test uses their own
- * lease_ms, max_inflight, shards and layout, as they would an application
+ * options (every [topic] key), as they would an application
  * subscribing through timers_settings_topic(); a --shards flag beats a
  * section's shards as it beats [engine] shards.
  */
@@ -29,7 +29,8 @@ static void usage(FILE *out) {
       "(--burst N) schedules N timers all due at one instant and measures\n"
       "how fast they drain. Every fire is recorded by id: the report counts\n"
       "duplicates and losses and gives exact lateness percentiles. Exits 0\n"
-      "if every timer fired exactly once, 1 otherwise, 2 on bad options.\n"
+      "only if every timer fired exactly once and every process ended\n"
+      "well, 1 otherwise, 2 on bad options.\n"
       "\n"
       "Durations: a number of seconds or a number with us, ms, s or m\n"
       "(250ms, 1.5s, 2m).\n"
@@ -40,8 +41,9 @@ static void usage(FILE *out) {
       "  --config FILE       settings file: the base for the engine (and its\n"
       "                      [redis] address is used instead of a private\n"
       "                      server); its [topic load.N] sections give those\n"
-      "                      topics' lease_ms, max_inflight, shards and\n"
-      "                      layout; the flags below override it\n"
+      "                      topics' options, every [topic] key (shards,\n"
+      "                      layout, lease_ms, max_inflight, owned, ...);\n"
+      "                      the flags below override it\n"
       "  --rate R            timers scheduled per second (default 1000)\n"
       "  --duration D        how long to schedule (default 10s)\n"
       "  --delay DIST        delay from scheduling to due time (default\n"

@@ -131,6 +131,24 @@ static const char *verdict(const load_result *r) {
   return "ok";
 }
 
+/* Topic t's shard count as its engines use it. */
+static int topic_shards(const load_opts *o, int t) {
+  char topic[LOAD_TOPIC_CAP];
+  timers_subscribe_options opts;
+  load_topic_name(topic, sizeof topic, t);
+  if (!o->settings || !load_topic_options(o, topic, &opts)) return o->shards;
+  if (opts.layout == TIMERS_LAYOUT_FASTSTREAM) return 1;
+  return opts.shards ? opts.shards : o->shards;
+}
+
+/* The shard count every topic has; 0 if they differ. */
+static int common_shards(const load_opts *o) {
+  int n = topic_shards(o, 0);
+  for (int t = 1; t < o->topics; t++)
+    if (topic_shards(o, t) != n) return 0;
+  return n;
+}
+
 /* The effective options of the topics that have a [topic load.N] section
  * (o->base is set whenever o->settings is). */
 static void print_topic_options(const load_opts *o, FILE *out) {
@@ -142,7 +160,7 @@ static void print_topic_options(const load_opts *o, FILE *out) {
     bool fs = opts.layout == TIMERS_LAYOUT_FASTSTREAM;
     fprintf(out, "  topic %s: layout %s, shards %d, lease %d ms, "
             "max_inflight ", topic, fs ? "faststream" : "native",
-            fs ? 1 : opts.shards ? opts.shards : o->shards,
+            topic_shards(o, t),
             opts.lease_ms ? opts.lease_ms : o->base->lease_ms);
     if (opts.max_inflight) fprintf(out, "%d\n", opts.max_inflight);
     else fputs("unlimited\n", out);
@@ -155,11 +173,14 @@ void load_print_setup(const load_opts *o, const char *addr, FILE *out) {
   else
     fprintf(out, "timers load: %.0f timers/s for %.3g s, delay %s", o->rate,
             o->duration, o->delay.text);
-  fprintf(out,
-          ", handler %s,\n  %d topic(s) x %d shards, %d process(es) x (%d "
-          "poller(s), %d worker(s)), on %s\n",
-          o->handler_text, o->topics, o->shards, o->processes,
-          o->pollers ? o->pollers : 1, o->workers ? o->workers : 2, addr);
+  int shards = common_shards(o);
+  fprintf(out, ", handler %s,\n  %d topic(s) x ", o->handler_text, o->topics);
+  if (shards) fprintf(out, "%d shards", shards);
+  for (int t = 0; !shards && t < o->topics; t++)
+    fprintf(out, "%s%d", t ? "/" : "shards ", topic_shards(o, t));
+  fprintf(out, ", %d process(es) x (%d poller(s), %d worker(s)), on %s\n",
+          o->processes, o->pollers ? o->pollers : 1,
+          o->workers ? o->workers : 2, addr);
   print_topic_options(o, out);
 }
 
@@ -248,10 +269,17 @@ static void json_options(const load_opts *o) {
   }
   printf("\"handler\": ");
   json_string(o->handler_text);
-  printf(", \"topics\": %d, \"shards\": %d, \"processes\": %d, \"pollers\": "
+  printf(", \"topics\": %d, \"shards\": ", o->topics);
+  int shards = common_shards(o);
+  if (shards) printf("%d", shards);
+  else fputs("null", stdout);
+  printf(", \"topic_shards\": [");
+  for (int t = 0; t < o->topics; t++)
+    printf("%s%d", t ? ", " : "", topic_shards(o, t));
+  printf("], \"processes\": %d, \"pollers\": "
          "%d, \"workers\": %d, \"batch\": %d, \"schedule_batch\": %d, "
          "\"grace_s\": %.6g,\n",
-         o->topics, o->shards, o->processes, o->pollers ? o->pollers : 1,
+         o->processes, o->pollers ? o->pollers : 1,
          o->workers ? o->workers : 2, o->batch ? o->batch : 256,
          o->sched_batch, o->grace);
 }

@@ -178,12 +178,17 @@ void cli_payload_print(FILE *out, const void *p, size_t len, size_t max) {
   bool text = cli_text_printable(p, len);
   size_t shown = text ? cli_utf8_cut(p, len, max)
                       : (max && len > max ? max : len);
-  fprintf(out, "payload:   %zu bytes%s%s\n", len, text ? "" : ", base64",
+  fprintf(out, "payload:   %zu byte%s%s%s\n", len, len == 1 ? "" : "s",
+          text ? "" : ", base64",
           shown < len ? " (truncated; --full for all)" : "");
   if (len == 0) return;
   fputs("  ", out);
-  if (text) fwrite(p, 1, shown, out);
-  else cli_base64(out, p, shown);
+  if (!text) cli_base64(out, p, shown);
+  for (size_t i = 0; text && i < shown; i++) { /* every line indented */
+    char c = ((const char *)p)[i];
+    fputc(c, out);
+    if (c == '\n' && i + 1 < shown) fputs("  ", out);
+  }
   fputc('\n', out);
 }
 
