@@ -440,6 +440,8 @@ static void test_load_topic_config(void) {
   CHECK_MSG(json_number(g_res.out, "fire_window_s") >= 0.55,
             "max_inflight ignored:\n%s", g_res.out);
   CHECK_HAS(g_res.err, "topic load.0: layout native, shards 3");
+  CHECK_HAS(g_res.err, "1 topic(s) x 3 shards");
+  CHECK_EQ_INT(json_number(g_res.out, "shards"), 3);
   /* --shards beats the section's shards. */
   CHECK_RUN(0, RUN("load", "--config", path, "--burst", "2", "--shards", "5",
                    "--key-prefix", "lc2", "--json"));
@@ -455,6 +457,17 @@ static void test_load_topic_config(void) {
   CHECK_MSG(json_number(g_res.out, "extended") >= 2,
             "lease_ms ignored:\n%s", g_res.out);
   CHECK_EQ_INT(json_number(g_res.out, "duplicates"), 0);
+}
+
+/* The quick start's main job, small: every timer fired exactly once. */
+static void test_demo(void) {
+  CHECK_RUN(0, RUN("demo", "--timers", "3000", "--spread", "500ms", "--lead",
+                   "300ms"));
+  CHECK_HAS(g_res.out, "due over 0.5 s, starting in 0.3 s");
+  CHECK_HAS(g_res.out, "fired:         3000 (distinct 3000, missing 0, "
+                       "duplicates 0)");
+  CHECK_HAS(g_res.out, "result:        OK, every timer fired exactly once");
+  CHECK_RUN(2, RUN("demo", "--lead", "-1s"));
 }
 
 /* Native topics and ids: what the library refuses is bad usage (2), with
@@ -1030,6 +1043,7 @@ int main(void) {
   TEST_RUN(test_compat);
   TEST_RUN(test_listen);
   TEST_RUN(test_load_topic_config);
+  TEST_RUN(test_demo);
   TEST_RUN(test_names_native);
   TEST_RUN(test_names_faststream);
   TEST_RUN(test_config_colon_topic);

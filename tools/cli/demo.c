@@ -4,9 +4,11 @@
  * Starts a private redis-server (unix socket in a temporary folder) unless
  * --redis (or --config, whose address it then uses) is given, runs one
  * engine with a no-op handler on topic "demo", schedules N timers spread
- * evenly over the next SPREAD seconds in pipelined batches, shows a live
- * status line, and ends with a summary. It exits 0 only if every timer
- * fired exactly once.
+ * evenly over SPREAD seconds starting LEAD seconds from now, in pipelined
+ * batches, shows a live status line, and ends with a summary. It exits 0
+ * only if every timer fired exactly once. The lead lets scheduling finish
+ * before the timers come due, so lateness measures firing, not a
+ * scheduler that runs behind its own timeline (it says so when it did).
  *
  * Timer ids are "<run tag>-<index>", so the handler can tell each timer's
  * first delivery from a duplicate, and timers left in a shared Redis by
@@ -39,7 +41,7 @@ typedef struct demo_opts {
   const char *config; /* --config FILE: the engine's base settings */
   const timers_config *base; /* from it; NULL: the defaults */
   long timers;
-  double spread;
+  double spread, lead; /* seconds */
   int shards, pollers, workers, batch; /* 0: the engine's default */
 } demo_opts;
 
@@ -67,9 +69,10 @@ static void usage(FILE *out) {
       "usage: timers demo [options]\n"
       "\n"
       "Schedules N timers on topic \"" DEMO_TOPIC
-      "\", due evenly over the next\n"
-      "S seconds, fires them with a no-op handler, and reports rates and\n"
-      "lateness. Exits 0 only if every timer fired exactly once.\n"
+      "\", due evenly over S seconds\n"
+      "that start L seconds from now, fires them with a no-op handler, and\n"
+      "reports rates and lateness. Exits 0 only if every timer fired\n"
+      "exactly once.\n"
       "\n"
       "options:\n"
       "  --redis ADDR     use this Redis (host:port, /path.sock, unix:/path)\n"
@@ -79,6 +82,10 @@ static void usage(FILE *out) {
       "                   server); the flags below override it\n"
       "  --timers N       timers to schedule (default 200000)\n"
       "  --spread S       seconds over which they come due (default 3)\n"
+      "  --lead L         the first is due L from now (default 2s): time\n"
+      "                   to schedule them all before they come due; 0:\n"
+      "                   scheduling and firing overlap, and timers\n"
+      "                   written late count as late\n"
       "  --shards N       shards of the topic (default 8, or the config's)\n"
       "  --pollers N      poller threads (default: the engine's, 1)\n"
       "  --workers N      handler threads (default: the engine's, 2)\n"
@@ -91,6 +98,7 @@ static const cli_flag demo_flags[] = {
     {"--config", true, "the path of an INI file (see timers config sample)"},
     {"--timers", true, "an integer from 1 to 50000000"},
     {"--spread", true, "seconds from 0 to 86400, e.g. 3, 500ms, 2m"},
+    {"--lead", true, "seconds from 0 to 3600, e.g. 2, 500ms, 0"},
     {"--shards", true, "an integer from 1 to 4096"},
     {"--pollers", true, "an integer from 1 to 1024"},
     {"--workers", true, "an integer from 1 to 1024"},
@@ -109,6 +117,8 @@ static bool apply_option(void *opts, const char *name, const char *v) {
     return cli_parse_long(v, 1, DEMO_TIMERS_MAX, &o->timers);
   if (strcmp(name, "--spread") == 0)
     return cli_parse_duration(v, 86400, &o->spread);
+  if (strcmp(name, "--lead") == 0)
+    return cli_parse_duration(v, 3600, &o->lead);
   if (strcmp(name, "--shards") == 0)
     return cli_parse_int(v, 1, TIMERS_SHARDS_MAX, &o->shards);
   if (strcmp(name, "--pollers") == 0)
@@ -120,7 +130,7 @@ static bool apply_option(void *opts, const char *name, const char *v) {
 
 /* Returns 0, 1 when --help was printed, or 2 on bad usage. */
 static int parse_options(int argc, char **argv, demo_opts *o) {
-  *o = (demo_opts){.timers = 200000, .spread = 3.0};
+  *o = (demo_opts){.timers = 200000, .spread = 3.0, .lead = 2.0};
   return cli_parse_flags("demo", argc, argv, demo_flags,
                          sizeof demo_flags / sizeof demo_flags[0],
                          apply_option, o, usage);
@@ -220,11 +230,11 @@ static int schedule_chunk(timers_engine *e, const demo_run *r, uint32_t base,
   return timers_schedule_batch(e, ts, k, NULL);
 }
 
-/* Schedules all n timers, showing the status line meanwhile; *scheduled
- * counts those written. */
-static int schedule_all(demo_status *st, double spread, uint32_t *scheduled) {
+/* Schedules all n timers, due over [t0, t0 + spread], showing the status
+ * line meanwhile; *scheduled counts those written. */
+static int schedule_all(demo_status *st, double t0, double spread,
+                        uint32_t *scheduled) {
   const demo_run *r = st->r;
-  double t0 = timers_now();
   *scheduled = 0;
   while (*scheduled < r->n && !cli_interrupted(0)) {
     uint32_t k =
@@ -328,21 +338,26 @@ static int run_engine(const demo_opts *o, const char *addr, demo_run *r) {
   timers_engine *e = NULL;
   int status = make_engine(o, addr, r, &e);
   if (status == 0) {
-    printf("scheduling %u timers over the next %.3g s on %s ...\n", r->n,
-           o->spread, addr);
+    printf("scheduling %u timers due over %.3g s, starting in %.3g s, on "
+           "%s ...\n", r->n, o->spread, o->lead, addr);
     fflush(stdout);
     uint32_t scheduled = 0;
     demo_status st;
     status_init(&st, e, r);
     double t0 = st.at;
-    int rc = schedule_all(&st, o->spread, &scheduled);
+    int rc = schedule_all(&st, timers_now() + o->lead, o->spread, &scheduled);
     double sched_s = cli_mono_s() - t0;
     status_end(&st, scheduled);
     if (rc != TIMERS_OK) fail("timers_schedule_batch", rc);
     printf("scheduled %u timers in %.3f s (%.0f /s)\n", scheduled, sched_s,
            sched_s > 0 ? scheduled / sched_s : 0);
+    if (sched_s > o->lead)
+      printf("note:          scheduling took longer than --lead (%.3g s): "
+             "timers written\n               after their due time count "
+             "as late\n", o->lead);
     double now = cli_mono_s();
-    double due = t0 + o->spread > now ? t0 + o->spread : now;
+    double end = t0 + o->lead + o->spread;
+    double due = end > now ? end : now;
     watch(&st, scheduled, due + DEMO_GRACE_S);
     status = summarize(e, r, scheduled, sched_s);
     if (rc != TIMERS_OK) status = 1;
