@@ -100,7 +100,8 @@ typedef void (*timers_log_fn)(void *userdata, timers_log_level level,
                               const char *msg);
 
 typedef struct timers_config {
-  /* "host:port", "host" (port 6379), "/path/to.sock" or "unix:/path".   */
+  /* "host:port", "host" (port 6379), "/path/to.sock" or "unix:/path";
+   * NULL or "": 127.0.0.1:6379.                                          */
   const char *redis;
   const char *username;       /* NULL: no ACL user                      */
   const char *password;       /* NULL: no AUTH                          */
