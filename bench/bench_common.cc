@@ -17,6 +17,7 @@
 #include <ctime>
 #include <deque>
 #include <mutex>
+#include <sstream>
 #include <thread>
 
 extern "C" {
@@ -169,6 +170,18 @@ redisReply *Redis::reply() {
   void *r = nullptr;
   if (redisGetReply(c_, &r) != REDIS_OK || !r) fail("redis: %s", c_->errstr);
   return static_cast<redisReply *>(r);
+}
+
+void redis_config_set(const char *pairs) {
+  std::istringstream in(pairs);
+  std::string name, value;
+  Redis r;
+  while (in >> name) {
+    if (!(in >> value)) fail("'%s' has no value", name.c_str());
+    freeReplyObject(r.cmd("CONFIG SET %s %s", name.c_str(), value.c_str()));
+    std::fprintf(stderr, "bench: redis CONFIG SET %s %s\n", name.c_str(),
+                 value.c_str());
+  }
 }
 
 void flush() {

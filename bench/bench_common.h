@@ -115,6 +115,8 @@ class Args {
 void check_reply(redisReply *rep, const char *what);
 
 void flush();  // FLUSHALL (sync) and CONFIG RESETSTAT
+// CONFIG SET of each "name value" pair in pairs (blank-separated).
+void redis_config_set(const char *pairs);
 
 // Engine config for the bench server: shards, nothing logged but errors.
 timers_config config(int shards);

@@ -36,6 +36,17 @@ int main(int argc, char **argv) {
     if (sched_setaffinity(tb::g_server.pid, sizeof set, &set) != 0)
       std::perror("bench: sched_setaffinity(redis-server)");
   }
+  // TIMERS_BENCH_REDIS_CONFIG="name value [name value ...]": CONFIG SET
+  // before any benchmark (e.g. "zset-max-listpack-entries 0").
+  if (const char *conf = std::getenv("TIMERS_BENCH_REDIS_CONFIG")) {
+    try {
+      tb::redis_config_set(conf);
+    } catch (const std::exception &ex) {
+      std::fprintf(stderr, "bench: TIMERS_BENCH_REDIS_CONFIG: %s\n", ex.what());
+      redis_server_stop(&tb::g_server);
+      return 1;
+    }
+  }
   bench_register();
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
