@@ -3,8 +3,12 @@
  * a cancelled timer never fires; unknown ids report removed=false;
  * cancel_all counts; 2500 timers on 8 shards are listed once each in time
  * order, with and without `before`; a timer being handled is listed without
- * `before` but not with before = now; a handler may cancel its own timer.
+ * `before` but not with before = now; a handler may cancel its own timer;
+ * a cancel retried inside the call after a Redis stall reports the removal
+ * its first attempt made.
  */
+#include <signal.h>
+
 #include "test_util.h"
 
 #define T_FIRE "cancel.fire"
@@ -199,6 +203,51 @@ static void test_pending_while_handled(void) {
             "acked timer still pending");
 }
 
+typedef struct cancel_call {
+  timers_engine *e;
+  const char *topic, *id;
+  int rc;
+  bool removed;
+} cancel_call;
+
+static void *cancel_thread(void *arg) {
+  cancel_call *c = arg;
+  c->rc = timers_cancel(c->e, c->topic, c->id, &c->removed);
+  return NULL;
+}
+
+/* Redis stalls with a cancel on its way: the call times out (200 ms) and
+ * retries inside timers_cancel; Redis then runs the first attempt, which
+ * removes the timer, and the retry finds nothing. The call must still say
+ * it removed it (it did), not "was not pending". */
+static void test_cancel_retried_after_stall(void) {
+  timers_config cfg;
+  test_config(&cfg, &rs);
+  cfg.command_timeout_ms = 200;
+  cfg.retry_ms = 15000;
+  timers_engine *e = test_engine(&cfg); /* not started: a producer */
+  timers_timer t = timer_at(T_FIRE, "stalled", timers_now() + 600);
+  CHECK_OK(timers_schedule(e, &t, NULL, 0)); /* warms its connection */
+  CHECK(test_is_pending(e, T_FIRE, "stalled"));
+  CHECK(kill(rs.pid, SIGSTOP) == 0);
+  cancel_call c = {e, T_FIRE, "stalled", -1, false};
+  pthread_t th;
+  CHECK(pthread_create(&th, NULL, cancel_thread, &c) == 0);
+  sleep_ms(1000); /* several attempts time out meanwhile */
+  CHECK(kill(rs.pid, SIGCONT) == 0);
+  CHECK(pthread_join(th, NULL) == 0);
+  CHECK_MSG(c.rc == TIMERS_OK, "cancel failed: %d %s", c.rc,
+            timers_last_error());
+  CHECK_MSG(c.removed, "the cancel removed the timer but said it was not "
+                       "pending");
+  CHECK(!test_is_pending(e, T_FIRE, "stalled"));
+  /* Another call for the same id: nothing there, nothing removed. */
+  bool again = true;
+  CHECK_OK(timers_cancel(e, T_FIRE, "stalled", &again));
+  CHECK(!again);
+  timers_engine_destroy(e);
+}
+
 static void test_cancel_from_handler(void) {
   timers_timer t = timer_in(T_SELF, "self", 0);
   CHECK_OK(timers_schedule(eng, &t, NULL, 0));
@@ -218,6 +267,7 @@ int main(void) {
   TEST_RUN(test_pending_listing);
   TEST_RUN(test_pending_while_handled);
   TEST_RUN(test_cancel_from_handler);
+  TEST_RUN(test_cancel_retried_after_stall);
   teardown();
   printf("test_cancel: ok\n");
   return 0;

@@ -429,7 +429,11 @@ TIMERS_API int timers_check_name(timers_engine *e, const char *topic,
 /* Removes a pending timer. *removed (may be NULL) tells whether it was
  * there. A timer already claimed (due, on its way to a handler) is removed
  * too, but that handler may still run, once, within the lease; its outcome
- * then changes nothing. Thread-safe. */
+ * then changes nothing. When an attempt times out or loses its connection
+ * and the call retries (retry_ms), a removal made by the lost attempt is
+ * still reported (NATIVE topics with dedup_window_ms > 0: the call leaves
+ * a token in the shard's tombstone set; FASTSTREAM: the retry reports only
+ * what it removed itself). Thread-safe. */
 TIMERS_API int timers_cancel(timers_engine *e, const char *topic,
                              const char *id, bool *removed);
 

@@ -262,9 +262,10 @@ int tm__conn_script(tm_conn *c, tm_script s, int nkeys, int argc,
 }
 
 int tm__conn_script_int(tm_conn *c, tm_script s, int nkeys, int argc,
-                        const char **argv, long long *out) {
+                        const char **argv, const size_t *argvlen,
+                        long long *out) {
   redisReply *r = NULL;
-  int rc = tm__conn_script(c, s, nkeys, argc, argv, NULL, &r);
+  int rc = tm__conn_script(c, s, nkeys, argc, argv, argvlen, &r);
   *out = rc == TIMERS_OK && r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
   if (r) freeReplyObject(r);
   return rc;

@@ -64,10 +64,11 @@ int tm__conn_script(tm_conn *c, tm_script s, int nkeys, int argc,
                     const char **argv, const size_t *argvlen,
                     redisReply **out);
 
-/* One EVALSHA round trip of NUL-terminated arguments whose reply is an
- * integer: *out (0 when the reply is another type or the call failed). */
+/* One EVALSHA round trip whose reply is an integer: *out (0 when the reply
+ * is another type or the call failed). argvlen NULL: NUL-terminated. */
 int tm__conn_script_int(tm_conn *c, tm_script s, int nkeys, int argc,
-                        const char **argv, long long *out);
+                        const char **argv, const size_t *argvlen,
+                        long long *out);
 
 /* Reads n pipelined replies, adding the integer ones to *sum. Returns the
  * first error (it stops at a lost connection). */

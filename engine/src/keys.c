@@ -128,11 +128,15 @@ static void rng_seed(void) {
   rng_generation = fork_generation;
 }
 
-void tm__id_generate(char *out) {
-  static const char hex[] = "0123456789abcdef";
+uint64_t tm__random64(void) {
   pthread_once(&atfork_once, install_atfork);
   if (rng_generation != fork_generation) rng_seed();
-  uint64_t a = rng_next(), b = rng_next();
+  return rng_next();
+}
+
+void tm__id_generate(char *out) {
+  static const char hex[] = "0123456789abcdef";
+  uint64_t a = tm__random64(), b = tm__random64();
   for (int i = 0; i < 16; i++) {
     out[i] = hex[(a >> (60 - 4 * i)) & 15];
     out[16 + i] = hex[(b >> (60 - 4 * i)) & 15];

@@ -70,6 +70,8 @@ int tm__wake_parse(const char *prefix, const char *chan, const char *data,
 
 /* A fresh random id of TIMERS_ID_GEN_LEN hex digits plus NUL. Thread-safe. */
 void tm__id_generate(char *out);
+/* 64 random bits (the same per-thread generator). Thread-safe. */
+uint64_t tm__random64(void);
 
 /* FNV-1a 64-bit of a and b, the tombstone token of a timer: its id and its
  * stored payload envelope (which holds its activation time and headers). */

@@ -323,32 +323,59 @@ typedef struct tm_one {
   timers_engine *e;
   const char *topic, *id;
   long long result;
+  char token[8]; /* cancel: the call's, the same in every attempt */
 } tm_one;
 
-static int shard_keys_of(tm_one *o, tm_conn *c, tm_keys keys) {
+static int shard_keys_of(tm_one *o, tm_conn *c, tm_keys keys,
+                         const tm_layout_ops **ops) {
   tm_layout l;
   int rc = tm__topics_resolve(&o->e->topics, &o->e->core, c, o->topic, false,
                               &l);
   if (rc != TIMERS_OK) return rc;
   l.ops->keys(keys, &o->e->core.names, o->topic,
               timers_shard_of(o->id, strlen(o->id), l.nshards));
+  if (ops) *ops = l.ops;
   return TIMERS_OK;
 }
 
+/* KEYS z, p, a, and where the layout keeps tombstones the sets of the
+ * buckets around now; ARGV id, token, expiry of the current set (scripts.h):
+ * a retry of this call (pool.c) reports what its first attempt removed. */
 static int cancel_op(tm_conn *c, void *arg) {
   tm_one *o = arg;
   tm_keys keys;
-  int rc = shard_keys_of(o, c, keys);
+  const tm_layout_ops *ops;
+  int rc = shard_keys_of(o, c, keys, &ops);
   if (rc != TIMERS_OK) return rc;
-  /* KEYS z, p, a; ARGV id */
-  const char *argv[4] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A], o->id};
-  return tm__conn_script_int(c, TM_SCRIPT_CANCEL, 3, 4, argv, &o->result);
+  int window = o->e->core.cfg.dedup_window_ms;
+  bool tomb = ops->has_tombstones && window > 0;
+  char tombs[3][TM_KEY_MAX], expire[32];
+  const char *argv[9] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A]};
+  size_t len[9];
+  int nkeys = 3, a = 3;
+  if (tomb) { /* the current bucket's set lives until the next one ends */
+    int64_t bucket = tm__tomb_bucket(tm__server_now_us(&o->e->core), window);
+    for (int k = 0; k < 3; k++) {
+      tm__tomb_key(tombs[k], keys[TM_KEY_D], bucket - 1 + k);
+      argv[a++] = tombs[k];
+    }
+    snprintf(expire, sizeof expire, "%lld", (long long)((bucket + 2) * window));
+    nkeys = 6;
+  }
+  argv[a++] = o->id;
+  for (int k = 0; k < a; k++) len[k] = strlen(argv[k]);
+  if (tomb) {
+    argv[a] = o->token, len[a++] = sizeof o->token; /* 8 bytes, no NUL */
+    argv[a] = expire, len[a] = strlen(expire), a++;
+  }
+  return tm__conn_script_int(c, TM_SCRIPT_CANCEL, nkeys, a, argv, len,
+                             &o->result);
 }
 
 static int pending_op(tm_conn *c, void *arg) {
   tm_one *o = arg;
   tm_keys keys;
-  int rc = shard_keys_of(o, c, keys);
+  int rc = shard_keys_of(o, c, keys, NULL);
   if (rc != TIMERS_OK) return rc;
   redisReply *r;
   rc = tm__conn_command(c, &r, "ZSCORE %s %s", keys[TM_KEY_Z], o->id);
@@ -375,7 +402,8 @@ int timers_cancel(timers_engine *e, const char *topic, const char *id,
   tm__error_clear();
   int rc = tm__check_topic_id(e, topic, id);
   if (rc == TIMERS_OK && !id) rc = tm__error(TIMERS_EINVAL, "id is NULL");
-  tm_one o = {e, topic, id, 0};
+  tm_one o = {.e = e, .topic = topic, .id = id};
+  tm__token_bytes(tm__random64(), o.token);
   if (rc == TIMERS_OK) rc = tm__pool_run(&e->pool, cancel_op, &o);
   if (removed) *removed = rc == TIMERS_OK && o.result > 0;
   return rc;
@@ -388,7 +416,7 @@ int timers_is_pending(timers_engine *e, const char *topic, const char *id,
   if (rc == TIMERS_OK && !id) rc = tm__error(TIMERS_EINVAL, "id is NULL");
   if (rc == TIMERS_OK && !pending)
     return tm__error(TIMERS_EINVAL, "pending is NULL");
-  tm_one o = {e, topic, id, 0};
+  tm_one o = {.e = e, .topic = topic, .id = id};
   if (rc == TIMERS_OK) rc = tm__pool_run(&e->pool, pending_op, &o);
   if (pending) *pending = rc == TIMERS_OK && o.result > 0;
   return rc;
@@ -418,7 +446,7 @@ static int move_op(tm_conn *c, void *arg) {
     tm__wake_channel(chan, o->e->core.names.prefix, o->topic);
   const char *argv[8] = {keys[TM_KEY_Z], keys[TM_KEY_P], keys[TM_KEY_A],
                          o->id, score, chan, shard, us};
-  return tm__conn_script_int(c, TM_SCRIPT_MOVE, 3, 8, argv, &o->result);
+  return tm__conn_script_int(c, TM_SCRIPT_MOVE, 3, 8, argv, NULL, &o->result);
 }
 
 int timers_reschedule(timers_engine *e, const char *topic, const char *id,
@@ -431,7 +459,7 @@ int timers_reschedule(timers_engine *e, const char *topic, const char *id,
     rc = tm__error(TIMERS_EINVAL, "at = %g: a Unix time up to the year 9999",
                    at);
   if (rc != TIMERS_OK) return rc;
-  tm_move m = {.one = {e, topic, id, 0}, .at = at};
+  tm_move m = {.one = {.e = e, .topic = topic, .id = id}, .at = at};
   rc = tm__pool_run(&e->pool, move_op, &m);
   if (rc == TIMERS_OK && m.one.result > 0) {
     tm_shard *s = tm__local_shard(e, topic, &m.layout, m.shard);
@@ -462,7 +490,7 @@ static int clear_op(tm_conn *c, void *arg) {
 int timers_cancel_all(timers_engine *e, const char *topic, uint64_t *count) {
   tm__error_clear();
   int rc = tm__check_topic_id(e, topic, NULL);
-  tm_one o = {e, topic, NULL, 0};
+  tm_one o = {.e = e, .topic = topic};
   if (rc == TIMERS_OK) rc = tm__pool_run(&e->pool, clear_op, &o);
   if (count) *count = rc == TIMERS_OK ? (uint64_t)o.result : 0;
   return rc;

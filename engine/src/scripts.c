@@ -475,10 +475,31 @@ static const char purge_lua[] = ALLOW_OOM CHECK_TYPES
     "redis.call('HDEL', KEYS[5], unpack(ARGV))\n"
     "return n\n";
 
-static const char cancel_lua[] = ALLOW_OOM CHECK_TYPES
+/* A removal leaves the call's token in the current bucket's tombstone set,
+ * so a retry of the same call (its first reply lost to a timeout or a
+ * dropped connection after Redis ran it) that finds nothing still reports
+ * the removal. KEYS z, p, a, then (when tokens are kept) the tombstone sets
+ * of the buckets before, at and after now. */
+static const char cancel_lua[] = ALLOW_OOM
+    "local want = {'zset', 'hash', 'hash', 'set', 'set', 'set'}\n"
+    "for k = 1, #KEYS do\n"
+    "  local ty = redis.call('TYPE', KEYS[k])['ok']\n"
+    "  if ty ~= 'none' and ty ~= want[k] then\n"
+    "    return redis.error_reply('WRONGTYPE key ' .. KEYS[k] .. ' holds a ' ..\n"
+    "                             ty .. ', not a ' .. want[k])\n"
+    "  end\n"
+    "end\n"
     "local n = redis.call('ZREM', KEYS[1], ARGV[1])\n"
     "redis.call('HDEL', KEYS[2], ARGV[1])\n"
     "redis.call('HDEL', KEYS[3], ARGV[1])\n"
+    "if #KEYS == 6 and n == 1 then\n"
+    "  redis.call('SADD', KEYS[5], ARGV[2])\n"
+    "  redis.call('PEXPIREAT', KEYS[5], ARGV[3])\n"
+    "elseif #KEYS == 6 then\n"
+    "  for d = 4, 6 do\n"
+    "    if redis.call('SISMEMBER', KEYS[d], ARGV[2]) == 1 then n = 1 end\n"
+    "  end\n"
+    "end\n"
     "return n\n";
 
 /* ZCARD fails first on a wrong-type key; UNLINK removes any type. */

@@ -87,7 +87,11 @@ enum {
  *           lost), else 1, or for 'e' the new token. */
 enum { TM_SETTLE_ARGS = 6, TM_SETTLE_STRIDE = 5, TM_SETTLE_KEYS = 7 };
 
-/* CANCEL    KEYS: z, p, a. ARGV: id -> 1 removed, 0 not there.
+/* CANCEL    KEYS: z, p, a (and, with tombstones, the tombstone sets of the
+ *           buckets before, at and after now). ARGV: id (and the call's
+ *           8-byte token, the current set's expiry in Unix ms) -> 1
+ *           removed (by this call, also by an earlier attempt of it),
+ *           0 not there.
  * CLEAR     KEYS: z, p, a -> members removed (cancel_all of one shard).
  * REQUEUE   KEYS: z, p, a, x, y. ARGV: id, score ("" now), wake channel
  *           ("" none), shard -> 1 moved back to the timeline, 0 not dead.
