@@ -12,6 +12,8 @@
  *  4 stop() commits every finished ACK and hands unstarted timers back at
  *    once: after a restart each timer has fired exactly once overall; a
  *    claim answered after the drain timeout (Redis stalled) runs nothing;
+ *    a worker never starts a queued timer past its hand-back time (the
+ *    poller, stuck in a stalled turn, could not hand it back);
  *  5 re-sending a schedule of a timer that already fired does not fire it
  *    again (dedup window); a new time does;
  *  6 Redis out of memory: schedules fail cleanly, stored timers still fire;
@@ -349,6 +351,72 @@ static void test_stop_while_claim_stalled(void) {
   behave_free(&b);
 }
 
+/* The poller hands queued timers back at half the lease, but not while it
+ * is stuck in a turn (Redis stalled): a worker that frees up then must not
+ * start a queued timer past that time (its lease may be over; after the
+ * stall another claim takes it). One worker: "hold" blocks it; ten more are
+ * queued behind it; Redis stops; a later timer makes the poller block in a
+ * claim; the worker frees up past the hand-back time, Redis resumes later.
+ * No queued timer may start before Redis is back, and each fires once. */
+static gate handback_gate;
+static int handback_entered;
+static fired_log handback_log;
+
+static timers_outcome handback_handler(const timers_message *m, void *ud) {
+  (void)ud;
+  fired_log_record(&handback_log, m);
+  if (strcmp(m->id, "hold") == 0) {
+    flag_set(&handback_entered, 1);
+    gate_wait(&handback_gate);
+  }
+  return TIMERS_ACK;
+}
+
+static void test_worker_respects_handback(void) {
+  fired_log_init(&handback_log);
+  gate_init(&handback_gate);
+  timers_config cfg;
+  test_config(&cfg, &rs);
+  cfg.workers = 1;
+  cfg.command_timeout_ms = 10000; /* the poller stays blocked in its turn */
+  timers_engine *e = test_engine(&cfg);
+  timers_subscribe_options o = {.lease_ms = 2000};
+  CHECK_OK(timers_subscribe(e, "handback", handback_handler, NULL, &o));
+  CHECK_OK(timers_engine_start(e));
+  /* Quick handlers measured first: then one claim takes all eleven. */
+  timers_timer w = timer_in("handback", "warm-up", 0);
+  CHECK_OK(timers_schedule(e, &w, NULL, 0));
+  CHECK(fired_wait_distinct(&handback_log, 1, 20000));
+  enum { N = 10 };
+  char ids[N][16];
+  double at = timers_now() + 0.3;
+  timers_timer hold = timer_at("handback", "hold", at - 0.001);
+  CHECK_OK(timers_schedule(e, &hold, NULL, 0));
+  schedule_all_at(e, "handback", "late", ids, N, at);
+  timers_timer poke = timer_at("handback", "poke", at + 0.4);
+  CHECK_OK(timers_schedule(e, &poke, NULL, 0));
+  CHECK(wait_until(flag_pred, &handback_entered, 20000));
+  CHECK(kill(rs.pid, SIGSTOP) == 0);
+  sleep_ms(1500); /* past the hand-back time (claim + 1 s) */
+  gate_open(&handback_gate); /* the worker is free: queued timers wait */
+  sleep_ms(1000);
+  double resumed = timers_now();
+  CHECK(kill(rs.pid, SIGCONT) == 0);
+  CHECK(fired_wait_distinct(&handback_log, N + 3, 30000));
+  sleep_ms(300);
+  for (int k = 0; k < N; k++) {
+    fired_rec r;
+    CHECK(fired_log_get(&handback_log, ids[k], &r));
+    CHECK_MSG(r.first_fire >= resumed - 0.01,
+              "%s started %.3f s before Redis was back: a queued timer "
+              "ran past its hand-back time", ids[k], resumed - r.first_fire);
+    CHECK_MSG(r.count == 1, "%s delivered %u times", ids[k], r.count);
+  }
+  timers_engine_destroy(e);
+  gate_destroy(&handback_gate);
+  fired_log_free(&handback_log);
+}
+
 /* ------------------------------------------------------------------- 5 */
 
 static void test_resent_schedule_does_not_resurrect(void) {
@@ -592,6 +660,7 @@ int main(void) {
   TEST_RUN(test_extend_lease_past_max_handler);
   TEST_RUN(test_stop_commits_and_hands_back);
   TEST_RUN(test_stop_while_claim_stalled);
+  TEST_RUN(test_worker_respects_handback);
   TEST_RUN(test_resent_schedule_does_not_resurrect);
   TEST_RUN(test_wrong_type_key);
   TEST_RUN(test_partial_batch_status);

@@ -43,7 +43,9 @@ typedef struct tm_job {
   tm_link link;                  /* held list; first member */
   char token[TM_TOKEN_MAX];      /* current lease score: the fencing token */
   char prev_score[TM_TOKEN_MAX]; /* score before the claim (for release) */
-  int64_t refreshed_ns;          /* monotonic: claim or last extension */
+  int64_t refreshed_ns;          /* monotonic: claim or last extension
+                                    (a worker reads the claim's before it
+                                    starts the job: past_handback) */
   int64_t lease_until_ns;        /* monotonic estimate of the lease's end */
   char queued_op;                /* settle step waiting ('\0': none) */
   bool back;                     /* returned by a worker */

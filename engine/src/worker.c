@@ -107,18 +107,33 @@ static bool past_drain(tm_core *core) {
                                                memory_order_relaxed);
 }
 
+/* Past its hand-back time (half the lease after the claim): the poller
+ * hands such a job back, but cannot while it is cut off from Redis or
+ * stuck in a slow turn; its lease may be over, the timer re-claimed,
+ * replaced or cancelled. refreshed_ns is the claim's, written before the
+ * job was pushed (a queued job is never extended). */
+static bool past_handback(const tm_job *j, int64_t now) {
+  int64_t lease = (int64_t)j->shard->topic->lease_ms * 1000000;
+  return !j->shard->topic->at_most_once && now >= j->refreshed_ns + lease / 2;
+}
+
 static void run_job(tm_workers *ws, int index, tm_job *j, tm_lane *lane) {
   int expected = TM_JOB_QUEUED;
   j->started_ns = tm__mono_ns();
+  /* Read before the CAS: once RUNNING, the poller may extend the lease
+   * (refreshed_ns). */
+  bool late = past_handback(j, j->started_ns);
   /* acq_rel: publishes started_ns to the poller, which reads it after
    * seeing RUNNING; a failed CAS means it was handed back (RELEASED). */
   if (atomic_compare_exchange_strong_explicit(&j->state, &expected,
                                               TM_JOB_RUNNING,
                                               memory_order_acq_rel,
                                               memory_order_acquire)) {
-    if (past_drain(ws->core) && !j->shard->topic->at_most_once) {
-      /* stop()'s drain is over: its outcome could not be committed, so it
-       * is handed back unstarted (at-most-once timers must run) */
+    if ((past_drain(ws->core) && !j->shard->topic->at_most_once) ||
+        late) {
+      /* stop()'s drain is over (its outcome could not be committed), or
+       * the job waited past its hand-back time: handed back unstarted
+       * (at-most-once timers must run) */
       j->outcome = TIMERS_RELEASE;
     } else {
       j->outcome = call_handler(j, ws->core);
