@@ -30,8 +30,7 @@ typedef struct dead_opts {
   long limit;          /* list: 0 = all                    */
   bool null;           /* list: -0                         */
   bool full;           /* show: the whole payload          */
-  bool has_at, has_in; /* requeue: --at TIME, --in D       */
-  double at, in;
+  cli_when when;       /* requeue: --at TIME, --in D       */
   bool all;            /* purge: every dead letter         */
 } dead_opts;
 
@@ -118,10 +117,7 @@ static void usage_requeue(FILE *out) {
           "requeued, 1 if one was not dead or on failure, 2 on bad usage.\n"
           "\n"
           "options:\n"
-          "  --at TIME          due at TIME: ISO-8601 with a zone, a Unix\n"
-          "                     timestamp, now, +30s\n"
-          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms (a bare\n"
-          "                     number is seconds)\n"
+          CLI_WHEN_USAGE
           "                     (neither: due now)\n" CLI_GLOBAL_COMPAT_USAGE
           CLI_GLOBAL_USAGE
           "  -h, --help         this help\n");
@@ -159,10 +155,7 @@ static const cli_flag show_flags[] = {
 };
 
 static const cli_flag requeue_flags[] = {
-    {"--at", true,
-     "ISO-8601 with a zone (2026-12-01T10:00:00Z), a Unix timestamp, now, "
-     "or +DURATION (+30s)"},
-    {"--in", true, "a duration, e.g. 30s, 5m, 2h, 1d, 250ms"},
+    CLI_WHEN_FLAGS,
     CLI_GLOBAL_COMPAT_FLAG,
     CLI_GLOBAL_FLAGS,
 };
@@ -178,16 +171,13 @@ static bool apply_option(void *opts, const char *name, const char *v) {
   dead_opts *o = opts;
   bool ok;
   if (cli_global_apply(&o->g, name, v, &ok)) return ok;
+  if (cli_when_apply(&o->when, name, v, &ok)) return ok;
   if (strcmp(name, "--limit") == 0)
     return cli_parse_long(v, 1, __LONG_MAX__, &o->limit);
   if (strcmp(name, "--null") == 0 || strcmp(name, "-0") == 0)
     return o->null = true;
   if (strcmp(name, "--full") == 0) return o->full = true;
-  if (strcmp(name, "--all") == 0) return o->all = true;
-  if (strcmp(name, "--at") == 0)
-    return o->has_at = true, cli_parse_time(v, timers_now(), &o->at);
-  return o->has_in = true, /* --in */
-         cli_parse_duration(v, 100 * 365 * 86400.0, &o->in);
+  return o->all = true; /* --all */
 }
 
 /* A failed dead-letter call. The names were checked before, so
@@ -315,8 +305,8 @@ static void print_requeued(const dead_ctx *c, const char *id, bool done) {
 
 static int run_requeue(const dead_ctx *c) {
   const dead_opts *o = c->o;
-  bool has_at = o->has_at || o->has_in;
-  double at = o->has_at ? o->at : timers_now() + o->in;
+  bool has_at = o->when.has_at || o->when.has_in;
+  double at = cli_when_time(&o->when, timers_now());
   int status = 0;
   for (int i = 1; i < c->npos; i++) {
     bool done = false;
@@ -369,7 +359,8 @@ static int check_usage(const char *cmd, const dead_opts *o, int npos,
                        bool purge) {
   const char *why = NULL;
   if (o->null && o->g.json) why = "-0 and --json exclude each other";
-  else if (o->has_at && o->has_in) why = "--at and --in exclude each other";
+  else if (o->when.has_at && o->when.has_in)
+    why = "--at and --in exclude each other";
   else if (purge && o->all && npos > 1)
     why = "IDs and --all exclude each other";
   else if (purge && !o->all && npos < 2)

@@ -17,8 +17,7 @@
 
 typedef struct move_opts {
   cli_global g;
-  bool has_at, has_in;
-  double at, in;
+  cli_when when;
 } move_opts;
 
 static void usage(FILE *out) {
@@ -33,20 +32,12 @@ static void usage(FILE *out) {
           "timer is not pending or on failure, 2 on bad usage.\n"
           "\n"
           "options:\n"
-          "  --at TIME          due at TIME: ISO-8601 with a zone\n"
-          "                     (2026-12-01T10:00:00Z), a Unix timestamp,\n"
-          "                     now, or +30s\n"
-          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms (a bare\n"
-          "                     number is seconds)\n"
-          CLI_GLOBAL_COMPAT_USAGE CLI_GLOBAL_USAGE
+          CLI_WHEN_USAGE CLI_GLOBAL_COMPAT_USAGE CLI_GLOBAL_USAGE
           "  -h, --help         this help\n");
 }
 
 static const cli_flag move_flags[] = {
-    {"--at", true,
-     "ISO-8601 with a zone (2026-12-01T10:00:00Z), a Unix timestamp, now, "
-     "or +DURATION (+30s)"},
-    {"--in", true, "a duration, e.g. 30s, 5m, 2h, 1d, 250ms"},
+    CLI_WHEN_FLAGS,
     CLI_GLOBAL_COMPAT_FLAG,
     CLI_GLOBAL_FLAGS,
 };
@@ -55,10 +46,7 @@ static bool apply_option(void *opts, const char *name, const char *v) {
   move_opts *o = opts;
   bool ok;
   if (cli_global_apply(&o->g, name, v, &ok)) return ok;
-  if (strcmp(name, "--at") == 0)
-    return o->has_at = true, cli_parse_time(v, timers_now(), &o->at);
-  return o->has_in = true, /* --in */
-         cli_parse_duration(v, 100 * 365 * 86400.0, &o->in);
+  return cli_when_apply(&o->when, name, v, &ok) && ok;
 }
 
 static void print_result(const move_opts *o, const char *topic,
@@ -91,7 +79,7 @@ static int parse(int argc, char **argv, move_opts *o, const char **pos,
             *npos ? "ID is" : "TOPIC and ID are");
     return usage(stderr), 2;
   }
-  if (o->has_at == o->has_in) {
+  if (o->when.has_at == o->when.has_in) {
     fprintf(stderr, "timers move: give exactly one of --at TIME and --in D "
                     "(--at now: due now)\n");
     return 2;
@@ -109,7 +97,7 @@ int cli_move(int argc, char **argv) {
   cli_names names = {pos, 1, "TOPIC", pos + 1, 1, "ID"};
   if ((status = cli_client_open("move", &o.g, &names, &s, &e)) != 0)
     return status;
-  double at = o.has_at ? o.at : timers_now() + o.in;
+  double at = cli_when_time(&o.when, timers_now());
   bool moved = false;
   int rc = timers_reschedule(e, pos[0], pos[1], at, &moved);
   if (rc != TIMERS_OK) {

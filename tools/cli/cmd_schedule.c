@@ -24,8 +24,7 @@
 typedef struct sched_opts {
   cli_global g;
   const char *id;
-  bool has_in, has_at;
-  double in, at;
+  cli_when when; /* neither: due now */
   const char **header_args; /* "K=V", owned array of argv strings */
   size_t header_count, header_cap;
   const char *content_type; /* NULL: none given */
@@ -41,12 +40,8 @@ static void usage(FILE *out) {
           "Exits 0, 1 on failure (Redis unreachable), 2 on bad usage.\n"
           "\n"
           "options:\n"
-          "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms (a bare\n"
-          "                     number is seconds)\n"
-          "  --at TIME          due at TIME: ISO-8601 with a zone\n"
-          "                     (2026-12-01T10:00:00Z, ...T10:00:00.5+02:00)\n"
-          "                     or a Unix timestamp (1780000000.25)\n"
-          "                     (neither --in nor --at: due now)\n"
+          CLI_WHEN_USAGE
+          "                     (neither --at nor --in: due now)\n"
           "  --id ID            the timer's id (default: generated). native\n"
           "                     layout: printable ASCII without blanks;\n"
           "                     faststream: any UTF-8; up to 512 bytes\n"
@@ -63,10 +58,7 @@ static void usage(FILE *out) {
 }
 
 static const cli_flag sched_flags[] = {
-    {"--in", true, "a duration, e.g. 30s, 5m, 2h, 1d, 250ms"},
-    {"--at", true,
-     "ISO-8601 with a zone (2026-12-01T10:00:00Z, 2026-12-01T10:00:00.5+02:00)"
-     ", a Unix timestamp, now, or +DURATION"},
+    CLI_WHEN_FLAGS,
     {"--id", true, "an id the topic's layout accepts"},
     {"--header", true, "KEY=VALUE"},
     {"--content-type", true, "a content type, e.g. application/json; \"\": none"},
@@ -78,10 +70,7 @@ static bool apply_option(void *opts, const char *name, const char *v) {
   sched_opts *o = opts;
   bool ok;
   if (cli_global_apply(&o->g, name, v, &ok)) return ok;
-  if (strcmp(name, "--in") == 0)
-    return o->has_in = true, cli_parse_duration(v, 100 * 365 * 86400.0, &o->in);
-  if (strcmp(name, "--at") == 0)
-    return o->has_at = true, cli_parse_time(v, timers_now(), &o->at);
+  if (cli_when_apply(&o->when, name, v, &ok)) return ok;
   if (strcmp(name, "--id") == 0) return o->id = v, true;
   if (strcmp(name, "--content-type") == 0) return o->content_type = v, true;
   /* --header */
@@ -197,7 +186,7 @@ static int schedule(const sched_opts *o, timers_engine *e, const char *topic,
                     .headers = h,
                     .header_count = nh,
                     .has_activate_at = true,
-                    .activate_at = o->has_at ? o->at : now + o->in};
+                    .activate_at = cli_when_time(&o->when, now)};
   char id[TIMERS_ID_MAX + 1];
   int rc = timers_schedule(e, &t, id, sizeof id);
   if (rc == TIMERS_OK) return print_result(o, topic, id, t.activate_at), 0;
@@ -237,7 +226,7 @@ static int parse(int argc, char **argv, sched_opts *o, const char **pos,
     fprintf(stderr, "timers schedule: TOPIC is missing\n\n");
     return usage(stderr), 2;
   }
-  if (o->has_in && o->has_at) {
+  if (o->when.has_in && o->when.has_at) {
     fprintf(stderr, "timers schedule: --in and --at exclude each other\n");
     return 2;
   }

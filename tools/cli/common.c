@@ -248,6 +248,24 @@ static bool valid_name(const char *s, size_t max) {
   return true;
 }
 
+bool cli_when_apply(cli_when *w, const char *name, const char *value,
+                    bool *ok) {
+  if (strcmp(name, "--at") == 0) {
+    w->has_at = true;
+    *ok = cli_parse_time(value, timers_now(), &w->at);
+  } else if (strcmp(name, "--in") == 0) {
+    w->has_in = true;
+    *ok = cli_parse_duration(value, 100 * 365 * 86400.0, &w->in);
+  } else {
+    return false;
+  }
+  return true;
+}
+
+double cli_when_time(const cli_when *w, double now) {
+  return w->has_at ? w->at : now + (w->has_in ? w->in : 0);
+}
+
 bool cli_global_apply(cli_global *g, const char *name, const char *v,
                       bool *ok) {
   int shards;

@@ -121,6 +121,32 @@ typedef struct cli_global {
 #define CLI_GLOBAL_COMPAT_USAGE                                               \
   "  --compat           the topic uses the faststream-redis-timers layout\n"
 
+/* --at TIME / --in D: when a timer is due (schedule, move, dead requeue). */
+typedef struct cli_when {
+  bool has_at, has_in;
+  double at, in; /* Unix seconds; seconds from now */
+} cli_when;
+
+#define CLI_WHEN_FLAGS                                                        \
+  {"--at", true,                                                              \
+   "ISO-8601 with a zone (2026-12-01T10:00:00Z, ...T10:00:00.5+02:00), a "   \
+   "Unix timestamp, now, or +DURATION (+30s)"},                               \
+      {"--in", true, "a duration, e.g. 30s, 5m, 2h, 1d, 250ms, or seconds"}
+
+#define CLI_WHEN_USAGE                                                        \
+  "  --at TIME          due at TIME: ISO-8601 with a zone\n"                 \
+  "                     (2026-12-01T10:00:00Z, ...T10:00:00.5+02:00), a\n"   \
+  "                     Unix timestamp (1780000000.25), now, or +30s\n"      \
+  "  --in D             due after D: 30s, 5m, 2h, 1d, 250ms (a bare\n"       \
+  "                     number is seconds)\n"
+
+/* Applies name if it is --at or --in: true, with *ok whether the value was
+ * valid. False for any other flag. */
+bool cli_when_apply(cli_when *w, const char *name, const char *value,
+                    bool *ok);
+/* The time it names: at, now + in, or now when neither was given. */
+double cli_when_time(const cli_when *w, double now);
+
 /* Applies name if it is a global flag: true, with *ok whether the value was
  * valid. False for any other flag. */
 bool cli_global_apply(cli_global *g, const char *name, const char *value,

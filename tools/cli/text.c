@@ -102,10 +102,16 @@ void cli_json_headers(FILE *out, const timers_header *h, size_t n) {
   fputc('}', out);
 }
 
+/* How much of a payload to show within max bytes (0: all): text is cut at
+ * a character boundary, other bytes anywhere. */
+static size_t shown_len(const void *p, size_t len, size_t max, bool text) {
+  if (text) return cli_utf8_cut(p, len, max);
+  return max && len > max ? max : len;
+}
+
 void cli_json_payload(FILE *out, const void *p, size_t len, size_t max) {
   bool text = cli_utf8_valid(p, len);
-  size_t shown = text ? cli_utf8_cut(p, len, max)
-                      : (max && len > max ? max : len);
+  size_t shown = shown_len(p, len, max, text);
   fputs(text ? "\"payload\":" : "\"payload_b64\":", out);
   if (text) cli_json_str(out, p, shown);
   else {
@@ -176,8 +182,7 @@ void cli_headers_print(FILE *out, const timers_header *h, size_t n) {
 
 void cli_payload_print(FILE *out, const void *p, size_t len, size_t max) {
   bool text = cli_text_printable(p, len);
-  size_t shown = text ? cli_utf8_cut(p, len, max)
-                      : (max && len > max ? max : len);
+  size_t shown = shown_len(p, len, max, text);
   fprintf(out, "payload:   %zu byte%s%s%s\n", len, len == 1 ? "" : "s",
           text ? "" : ", base64",
           shown < len ? " (truncated; --full for all)" : "");
