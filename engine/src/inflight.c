@@ -244,7 +244,7 @@ static int64_t scan_one(tm_poller *p, tm_job *j, int64_t now, bool stopping,
   int64_t lease = (int64_t)j->shard->topic->lease_ms * 1000000;
   if (j->queued_op) return now + lease / 3; /* answered on the next turn */
   if (atomic_load_explicit(&j->state, memory_order_acquire) == TM_JOB_QUEUED) {
-    int64_t due = j->refreshed_ns + lease / 2;
+    int64_t due = tm__job_handback_ns(j, j->shard->topic->lease_ms);
     if ((stopping || now >= due) && tm__held_release(p, j)) return INT64_MAX;
     if (atomic_load_explicit(&j->state, memory_order_acquire) ==
         TM_JOB_QUEUED)

@@ -79,4 +79,11 @@ typedef struct tm_job {
   char data[];                   /* id, NUL, envelope */
 } tm_job;
 
+/* When a queued (unstarted) job is handed back: half its topic's lease
+ * after the claim. The poller does it; a worker that gets the job later
+ * hands it back itself. */
+static inline int64_t tm__job_handback_ns(const tm_job *j, int lease_ms) {
+  return j->refreshed_ns + (int64_t)lease_ms * 1000000 / 2;
+}
+
 #endif

@@ -113,8 +113,8 @@ static bool past_drain(tm_core *core) {
  * replaced or cancelled. refreshed_ns is the claim's, written before the
  * job was pushed (a queued job is never extended). */
 static bool past_handback(const tm_job *j, int64_t now) {
-  int64_t lease = (int64_t)j->shard->topic->lease_ms * 1000000;
-  return !j->shard->topic->at_most_once && now >= j->refreshed_ns + lease / 2;
+  const tm_topic *t = j->shard->topic;
+  return !t->at_most_once && now >= tm__job_handback_ns(j, t->lease_ms);
 }
 
 static void run_job(tm_workers *ws, int index, tm_job *j, tm_lane *lane) {
